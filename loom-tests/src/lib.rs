@@ -1,0 +1,1 @@
+//! Shared helpers for the loom models (see `tests/`).

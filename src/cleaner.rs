@@ -1,0 +1,90 @@
+//! The background cleaner: sweeps expired refs once at start and then every
+//! `sweep_interval`, with the configuration of the moment.
+//!
+//! Invariants: at most one cleaner runs per store (the store keeps its
+//! handle under a mutex); it stops only when told to (`Stop`, or its
+//! control channel closing) and is joined by whoever stops it; a panic in a
+//! sweep (for example from a user-supplied clock) is caught and logged, and
+//! the cleaner goes on with the next interval. Not built under loom (loom
+//! has no time); models call `clean_expired` directly.
+
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::error::ConfigError;
+use crate::store::Shared;
+use crate::sync::{thread, Arc};
+
+/// How long a disabled cleaner waits before looking at its configuration
+/// again if nobody wakes it.
+const IDLE_WAIT: Duration = Duration::from_secs(3600);
+
+enum Ctl {
+    /// The configuration changed: re-read it now.
+    Wake,
+    /// Exit.
+    Stop,
+}
+
+/// A running cleaner thread.
+pub(crate) struct Cleaner {
+    ctl: Sender<Ctl>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl Cleaner {
+    pub(crate) fn spawn(shared: Arc<Shared>) -> Result<Self, ConfigError> {
+        let (ctl, rx) = crossbeam_channel::unbounded();
+        let thread = thread::Builder::new()
+            .name("mediastore-cleaner".into())
+            .spawn(move || run(&shared, &rx))
+            .map_err(|source| ConfigError::Spawn {
+                thread: "mediastore-cleaner",
+                source,
+            })?;
+        Ok(Self { ctl, thread })
+    }
+
+    /// Asks the cleaner to re-read its configuration.
+    pub(crate) fn wake(&self) {
+        let _ = self.ctl.send(Ctl::Wake);
+    }
+
+    /// Stops and joins the thread.
+    pub(crate) fn stop(self) {
+        let _ = self.ctl.send(Ctl::Stop);
+        if self.thread.join().is_err() {
+            tracing::error!("mediastore: cleaner thread panicked");
+        }
+    }
+}
+
+fn run(shared: &Shared, ctl: &Receiver<Ctl>) {
+    tracing::debug!("mediastore: cleaner thread started");
+    loop {
+        let cfg = *shared.cleanup_snapshot();
+        if cfg.enabled {
+            let started = Instant::now();
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.clean_expired())) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    expired = n,
+                    duration_us = started.elapsed().as_micros() as u64,
+                    "mediastore: sweep expired refs"
+                ),
+                Err(_) => tracing::error!("mediastore: sweep panicked; retrying next interval"),
+            }
+        }
+        let wait = if cfg.enabled {
+            cfg.sweep_interval
+        } else {
+            IDLE_WAIT
+        };
+        match ctl.recv_timeout(wait) {
+            Ok(Ctl::Wake) | Err(RecvTimeoutError::Timeout) => {}
+            Ok(Ctl::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    tracing::debug!("mediastore: cleaner thread stopped");
+}

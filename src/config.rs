@@ -1,0 +1,254 @@
+//! Configuration: [`CleanupConfig`] (swappable at run time) and the
+//! consuming [`MediaStoreBuilder`].
+//!
+//! Invariants: a `CleanupConfig` held by a store has passed
+//! [`CleanupConfig::validate`] (non-zero durations that fit in `u64`
+//! nanoseconds); a wrong value is an error, never a silently disabled
+//! cleaner.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::ConfigError;
+use crate::store::MediaStore;
+
+/// TTL cleanup settings, as in picoclaw's `tools.media_cleanup` section.
+///
+/// ```
+/// use mediastore::CleanupConfig;
+/// use std::time::Duration;
+///
+/// let c = CleanupConfig::default();
+/// assert!(c.enabled);
+/// assert_eq!(c.max_age, Duration::from_secs(30 * 60));
+/// assert_eq!(c.sweep_interval, Duration::from_secs(5 * 60));
+/// assert!(c.validate().is_ok());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CleanupConfig {
+    /// Whether the background cleaner sweeps. [`MediaStore::clean_expired`]
+    /// works either way.
+    pub enabled: bool,
+    /// A ref expires once strictly more than this has passed since it was
+    /// stored.
+    pub max_age: Duration,
+    /// How often the background cleaner sweeps.
+    pub sweep_interval: Duration,
+}
+
+impl Default for CleanupConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_age: Duration::from_secs(30 * 60),
+            sweep_interval: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl CleanupConfig {
+    /// The defaults with the background cleaner switched off.
+    ///
+    /// ```
+    /// # use mediastore::CleanupConfig;
+    /// assert!(!CleanupConfig::disabled().enabled);
+    /// ```
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            ..Self::default()
+        }
+    }
+
+    /// Checks the durations: both non-zero and below about 584 years.
+    /// Checked even when `enabled` is false, so that switching the cleaner on
+    /// later cannot fail.
+    ///
+    /// ```
+    /// use mediastore::{CleanupConfig, ConfigError};
+    /// use std::time::Duration;
+    ///
+    /// let bad = CleanupConfig { sweep_interval: Duration::ZERO, ..CleanupConfig::default() };
+    /// assert!(matches!(bad.validate(), Err(ConfigError::ZeroSweepInterval)));
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_age.is_zero() {
+            return Err(ConfigError::ZeroMaxAge);
+        }
+        if self.sweep_interval.is_zero() {
+            return Err(ConfigError::ZeroSweepInterval);
+        }
+        for (field, value) in [
+            ("max_age", self.max_age),
+            ("sweep_interval", self.sweep_interval),
+        ] {
+            if u64::try_from(value.as_nanos()).is_err() {
+                return Err(ConfigError::TooLarge { field, value });
+            }
+        }
+        Ok(())
+    }
+
+    /// `max_age` in nanoseconds (valid configs fit).
+    pub(crate) fn max_age_nanos(&self) -> u64 {
+        u64::try_from(self.max_age.as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Builds a [`MediaStore`]. Every setting has a documented default.
+///
+/// ```
+/// use mediastore::{ManualClock, MediaStore};
+/// use std::time::Duration;
+///
+/// let store = MediaStore::builder()
+///     .max_age(Duration::from_secs(600))
+///     .sweep_interval(Duration::from_secs(60))
+///     .clock(ManualClock::new())
+///     .build()?;
+/// assert_eq!(store.cleanup().max_age, Duration::from_secs(600));
+/// # Ok::<(), mediastore::ConfigError>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "a builder does nothing until .build() is called"]
+pub struct MediaStoreBuilder {
+    pub(crate) cleanup: CleanupConfig,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) background_cleaner: bool,
+    pub(crate) shards: usize,
+    #[cfg(loom)]
+    pub(crate) fs: crate::sync::MemFs,
+}
+
+impl Default for MediaStoreBuilder {
+    fn default() -> Self {
+        Self {
+            cleanup: CleanupConfig::default(),
+            clock: Arc::new(SystemClock::new()),
+            background_cleaner: true,
+            shards: 64,
+            #[cfg(loom)]
+            fs: crate::sync::MemFs::new(),
+        }
+    }
+}
+
+impl MediaStoreBuilder {
+    /// All TTL settings at once (default: [`CleanupConfig::default`]).
+    ///
+    /// ```
+    /// # use mediastore::{CleanupConfig, MediaStore};
+    /// let store = MediaStore::builder().cleanup(CleanupConfig::disabled()).build()?;
+    /// assert!(!store.cleanup().enabled);
+    /// # Ok::<(), mediastore::ConfigError>(())
+    /// ```
+    pub fn cleanup(mut self, cfg: CleanupConfig) -> Self {
+        self.cleanup = cfg;
+        self
+    }
+
+    /// Switches the background cleaner on or off (default: on).
+    ///
+    /// ```
+    /// # use mediastore::MediaStore;
+    /// let store = MediaStore::builder().cleanup_enabled(false).build()?;
+    /// assert!(!store.cleanup().enabled);
+    /// # Ok::<(), mediastore::ConfigError>(())
+    /// ```
+    pub fn cleanup_enabled(mut self, on: bool) -> Self {
+        self.cleanup.enabled = on;
+        self
+    }
+
+    /// How old a ref may get (default 30 min). Zero is a build error.
+    ///
+    /// ```
+    /// # use mediastore::MediaStore;
+    /// # use std::time::Duration;
+    /// assert!(MediaStore::builder().max_age(Duration::ZERO).build().is_err());
+    /// ```
+    pub fn max_age(mut self, d: Duration) -> Self {
+        self.cleanup.max_age = d;
+        self
+    }
+
+    /// How often the cleaner sweeps (default 5 min). Zero is a build error.
+    ///
+    /// ```
+    /// # use mediastore::MediaStore;
+    /// # use std::time::Duration;
+    /// assert!(MediaStore::builder().sweep_interval(Duration::ZERO).build().is_err());
+    /// ```
+    pub fn sweep_interval(mut self, d: Duration) -> Self {
+        self.cleanup.sweep_interval = d;
+        self
+    }
+
+    /// The clock TTL is measured with (default: [`SystemClock`]). Tests pass
+    /// a [`ManualClock`](crate::ManualClock).
+    ///
+    /// ```
+    /// # use mediastore::{ManualClock, MediaStore};
+    /// let store = MediaStore::builder().clock(ManualClock::new()).build()?;
+    /// # Ok::<(), mediastore::ConfigError>(())
+    /// ```
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Whether `build` starts the background cleaner thread (default: yes).
+    /// Without it, TTL applies only when [`MediaStore::clean_expired`] is
+    /// called; [`MediaStore::start_cleaner`] can start it later.
+    ///
+    /// ```
+    /// # use mediastore::MediaStore;
+    /// let store = MediaStore::builder().background_cleaner(false).build()?;
+    /// assert!(!store.cleaner_running());
+    /// # Ok::<(), mediastore::ConfigError>(())
+    /// ```
+    pub fn background_cleaner(mut self, start: bool) -> Self {
+        self.background_cleaner = start;
+        self
+    }
+
+    /// Shard count of the concurrent maps, rounded up to a power of two and
+    /// clamped to 2..=1024 (default 64).
+    ///
+    /// ```
+    /// # use mediastore::MediaStore;
+    /// let store = MediaStore::builder().shards(16).build()?;
+    /// # Ok::<(), mediastore::ConfigError>(())
+    /// ```
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = n.clamp(2, 1024).next_power_of_two();
+        self
+    }
+
+    /// Under loom: the in-memory file table the store uses.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn mem_fs(mut self, fs: crate::sync::MemFs) -> Self {
+        self.fs = fs;
+        self
+    }
+
+    /// Validates the settings, starts the deleter thread (and the cleaner,
+    /// unless switched off) and returns the store.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a zero or oversized duration, or if a thread
+    /// cannot be started.
+    ///
+    /// ```
+    /// # use mediastore::MediaStore;
+    /// let store = MediaStore::builder().build()?;
+    /// store.close();
+    /// # Ok::<(), mediastore::ConfigError>(())
+    /// ```
+    pub fn build(self) -> Result<MediaStore, ConfigError> {
+        self.cleanup.validate()?;
+        MediaStore::from_builder(self)
+    }
+}

@@ -1,0 +1,172 @@
+//! TTL bookkeeping: per-lane FIFO queues of `(time, ref)`, oldest first.
+//!
+//! All refs share one `max_age`, so the oldest ref of a lane is always at its
+//! front and a sweep pops fronts until it meets a ref that is still young:
+//! its cost is proportional to the refs it expires (plus one check per
+//! lane), not to the refs alive.
+//!
+//! Invariants:
+//!
+//! * Every ref in the ref map has exactly one slot in exactly one lane (its
+//!   lane is chosen by its id), pushed by `store` after the ref is in the map.
+//!   A slot may outlive its ref (released refs leave *garbage*); a sweep
+//!   that pops one finds the ref gone and skips it.
+//! * Within a lane, slot times never decrease: a push uses
+//!   `max(now, time of the last slot)`, which is never earlier than the ref's
+//!   own store time, so a ref is never expired early (at worst a few
+//!   nanoseconds late when two stores race on one lane).
+//! * A lane whose garbage outnumbers its live slots is compacted (garbage
+//!   dropped, order kept), so memory stays proportional to live refs even
+//!   when refs are released long before they would expire.
+
+use std::collections::VecDeque;
+
+use crate::sync::{lock, AtomicU64, AtomicUsize, Mutex, Ordering, ShardMap};
+use crate::MediaRef;
+
+/// Front time of an empty lane.
+const EMPTY: u64 = u64::MAX;
+/// Slots popped per lock hold during a sweep, to bound how long a sweep
+/// blocks stores on the same lane.
+const POP_BATCH: usize = 512;
+/// Compaction is not worth it below this much garbage.
+const MIN_GARBAGE: usize = 1024;
+
+struct Lane {
+    slots: Mutex<VecDeque<(u64, MediaRef)>>,
+    /// Time of the front slot, or `EMPTY`: lets a sweep skip a lane whose
+    /// oldest ref is young without taking its lock. Written under the lock.
+    front: AtomicU64,
+    /// Slots whose ref was released (approximate; a hint for compaction).
+    garbage: AtomicUsize,
+}
+
+/// See the module doc.
+pub(crate) struct ExpiryLanes {
+    lanes: Box<[Lane]>,
+}
+
+impl ExpiryLanes {
+    /// `n` lanes (a power of two).
+    pub(crate) fn new(n: usize) -> Self {
+        let n = if cfg!(loom) { 2 } else { n.max(1).next_power_of_two() };
+        Self {
+            lanes: (0..n)
+                .map(|_| Lane {
+                    slots: Mutex::new(VecDeque::new()),
+                    front: AtomicU64::new(EMPTY),
+                    garbage: AtomicUsize::new(0),
+                })
+                .collect(),
+        }
+    }
+
+    fn lane(&self, id: MediaRef) -> &Lane {
+        // Low bits of a random v4 UUID are uniform; under loom the ids are
+        // counters, which alternate lanes.
+        &self.lanes[(id.as_u128() as usize) & (self.lanes.len() - 1)]
+    }
+
+    /// Records a ref stored at `now` (call after it is in the ref map).
+    pub(crate) fn push<V, S>(&self, id: MediaRef, now: u64, refs: &ShardMap<MediaRef, V, S>)
+    where
+        S: std::hash::BuildHasher + Clone + Default,
+    {
+        let lane = self.lane(id);
+        let mut slots = lock(&lane.slots);
+        let t = slots.back().map_or(now, |&(last, _)| last.max(now));
+        slots.push_back((t, id));
+        if slots.len() == 1 {
+            // Release: pairs with the Acquire in `pop_expired`; written under
+            // the lane lock, so it always describes the real front.
+            lane.front.store(t, Ordering::Release);
+        }
+        // Relaxed: a heuristic; a stale read only delays a compaction.
+        let garbage = lane.garbage.load(Ordering::Relaxed);
+        if garbage >= MIN_GARBAGE && garbage * 2 >= slots.len() {
+            Self::compact(lane, &mut slots, refs);
+        }
+    }
+
+    /// Notes that a ref left the map before expiring (its slot is garbage).
+    pub(crate) fn note_released(&self, id: MediaRef) {
+        // Relaxed: a heuristic counter (see `garbage`).
+        self.lane(id).garbage.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Pops, from every lane, the refs whose slot time is more than
+    /// `max_age` before `now`, and hands them to `take` in batches; `take`
+    /// reports how many of them it found already gone (garbage).
+    pub(crate) fn pop_expired(&self, now: u64, max_age: u64, mut take: impl FnMut(&[MediaRef]) -> usize) {
+        let expired = |t: u64| t != EMPTY && now.saturating_sub(t) > max_age;
+        let mut batch = Vec::new();
+        for lane in self.lanes.iter() {
+            // Acquire: pairs with the Release in `push`/below. A stale value
+            // only makes this sweep skip a ref stored concurrently with it.
+            if !expired(lane.front.load(Ordering::Acquire)) {
+                continue;
+            }
+            loop {
+                batch.clear();
+                {
+                    let mut slots = lock(&lane.slots);
+                    while batch.len() < POP_BATCH {
+                        match slots.front() {
+                            Some(&(t, id)) if expired(t) => {
+                                slots.pop_front();
+                                batch.push(id);
+                            }
+                            _ => break,
+                        }
+                    }
+                    let front = slots.front().map_or(EMPTY, |&(t, _)| t);
+                    lane.front.store(front, Ordering::Release);
+                }
+                if batch.is_empty() {
+                    break;
+                }
+                let gone = take(&batch);
+                // Relaxed: heuristic; saturating so races cannot wrap it.
+                let _ = lane
+                    .garbage
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| {
+                        Some(g.saturating_sub(gone))
+                    });
+                if batch.len() < POP_BATCH {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Drops the slots of refs no longer in the map, keeping order.
+    fn compact<V, S>(
+        lane: &Lane,
+        slots: &mut VecDeque<(u64, MediaRef)>,
+        refs: &ShardMap<MediaRef, V, S>,
+    ) where
+        S: std::hash::BuildHasher + Clone + Default,
+    {
+        // Lock order: lane lock, then a ref-map shard's read lock; nothing
+        // takes a lane lock while holding a ref-map shard lock.
+        slots.retain(|(_, id)| refs.contains_key(id));
+        slots.shrink_to(slots.len() * 2);
+        lane.garbage.store(0, Ordering::Relaxed);
+        let front = slots.front().map_or(EMPTY, |&(t, _)| t);
+        lane.front.store(front, Ordering::Release);
+    }
+
+    /// Forgets every slot (store teardown).
+    pub(crate) fn clear(&self) {
+        for lane in self.lanes.iter() {
+            lock(&lane.slots).clear();
+            lane.front.store(EMPTY, Ordering::Release);
+        }
+    }
+
+    /// Total slots, live and garbage (tests and statistics).
+    #[allow(dead_code)]
+    pub(crate) fn slots(&self) -> usize {
+        self.lanes.iter().map(|l| lock(&l.slots).len()).sum()
+    }
+}

@@ -1,0 +1,276 @@
+//! [`FileRec`]: the life of one path, as one atomic state word.
+//!
+//! A `FileRec` stands for one *lifetime* of a path: from the first ref that
+//! names it until the last holder lets go. Its state word packs
+//!
+//! * `count` (low 32 bits): live [`RefEntry`](crate::entry::RefEntry)s of the
+//!   path (a ref still in the map, or a lease keeping a released ref alive),
+//!   plus *pins* taken by `store` calls between joining and registering;
+//! * `ARMED`: some successful `store` of this lifetime was `DeleteOnCleanup`;
+//! * `FORGET`: some successful `store` of this lifetime was `ForgetOnly`
+//!   (sticky: it makes the lifetime undeletable);
+//! * `DEAD`: the lifetime is over; nobody may join it any more.
+//!
+//! Lifecycle, step by step:
+//!
+//! 1. `store` creates the record with count 1, or joins an existing one
+//!    ([`FileRec::try_join`]: count + 1). Joining a record whose count fell
+//!    to zero starts a new lifetime: `FORGET` is cleared, and `ARMED` is kept
+//!    only if the previous lifetime was due for deletion (its deletion is
+//!    then cancelled; if this store fails, the count drops to zero again and
+//!    the deletion is queued anew).
+//! 2. After `lstat` succeeded, [`FileRec::confirm`] sets `ARMED` or `FORGET`.
+//!    A failed `store` releases its pin without setting either, so it changes
+//!    nothing.
+//! 3. Each holder leaves with [`FileRec::release`]. Exactly one release sees
+//!    the count go from 1 to 0 (all changes are read-modify-writes on one
+//!    word, so they are totally ordered). If the word then reads `ARMED` and
+//!    not `FORGET`, the file is due for deletion; otherwise the record is
+//!    merely retired.
+//! 4. The deleter commits with [`FileRec::begin_unlink`]: a compare-exchange
+//!    from exactly "count 0, `ARMED`" to `ARMED | DEAD`. It fails if a store
+//!    joined meanwhile (step 1 cancelled the deletion) or if the record is
+//!    already dead, so each lifetime is unlinked at most once.
+//! 5. A store that finds a `DEAD` record waits for `unlink_lock` (held by the
+//!    deleter from before the commit until after the unlink) and then starts
+//!    a fresh record, so its `lstat` happens after the unlink: either the
+//!    file is gone and the store fails with not-found, or the file was made
+//!    anew and the new ref keeps it (picoclaw #1886 cannot happen).
+//!
+//! # Synchronization
+//!
+//! Every change to the word is a read-modify-write with `AcqRel`: the
+//! release half publishes a holder's earlier reads of the file's metadata
+//! before it lets go, the acquire half makes whoever observes the count at
+//! zero (and the deleter's compare-exchange after it) happen after every
+//! holder's release, like `Arc`'s drop. Decisions never rest on a plain load.
+
+use std::path::Path;
+
+use crate::files::FileTable;
+use crate::meta::CleanupPolicy;
+use crate::sync::{Arc, AtomicU64, Frozen, Mutex, Ordering};
+
+/// Number of holders, low 32 bits.
+const COUNT_MASK: u64 = (1 << 32) - 1;
+/// Some successful store of this lifetime asked for deletion.
+const ARMED: u64 = 1 << 32;
+/// Some successful store of this lifetime asked to keep the file.
+const FORGET: u64 = 1 << 33;
+/// The lifetime is over.
+const DEAD: u64 = 1 << 34;
+/// More holders than this is refused (far below the 32-bit field).
+const MAX_COUNT: u64 = 1 << 30;
+
+/// Why a store could not join a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JoinError {
+    /// The lifetime is over (being unlinked, or retired).
+    Dead,
+    /// Too many holders.
+    Full,
+}
+
+/// What a release left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Released {
+    /// Others still hold the path.
+    Held,
+    /// This was the last holder and the file must be deleted.
+    Delete,
+    /// This was the last holder and the file must be kept.
+    Retire,
+}
+
+impl std::fmt::Debug for FileRec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileRec")
+            .field("path", &self.path)
+            .field("state", &format_args!("{:#x}", self.state.load(Ordering::Relaxed)))
+            .finish()
+    }
+}
+
+/// One lifetime of one path. See the module doc.
+pub(crate) struct FileRec {
+    state: AtomicU64,
+    /// Held by the deleter around commit + unlink; a store that meets a
+    /// `DEAD` record takes it to wait for the unlink to finish. It guards no
+    /// data, only that window, and nothing else is locked while it is held.
+    pub(crate) unlink_lock: Mutex<()>,
+    /// The absolute path, shared with the path map's key.
+    pub(crate) path: Frozen<Path>,
+    /// Where due deletions go. Holding it here (not in every ref) keeps the
+    /// table alive for leases that outlive the store.
+    pub(crate) table: Arc<FileTable>,
+}
+
+impl FileRec {
+    /// A new lifetime with one pin (the creating store's).
+    pub(crate) fn new(path: Frozen<Path>, table: Arc<FileTable>) -> Self {
+        Self {
+            state: AtomicU64::new(1),
+            unlink_lock: Mutex::new(()),
+            path,
+            table,
+        }
+    }
+
+    /// Adds a holder; see lifecycle step 1.
+    pub(crate) fn try_join(&self) -> Result<(), JoinError> {
+        // Acquire: a failed CAS re-reads the word and decides again; see the
+        // module's Synchronization section for the success ordering.
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if s & DEAD != 0 {
+                return Err(JoinError::Dead);
+            }
+            let n = s & COUNT_MASK;
+            if n >= MAX_COUNT {
+                return Err(JoinError::Full);
+            }
+            let next = if n == 0 {
+                // A new lifetime. Keep ARMED only when the old one was due
+                // for deletion, so that a failing store re-queues it.
+                let due = s & ARMED != 0 && s & FORGET == 0;
+                (if due { ARMED } else { 0 }) | 1
+            } else {
+                s + 1
+            };
+            match self
+                .state
+                .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(()),
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    /// Records the policy of a store that succeeded (lifecycle step 2).
+    pub(crate) fn confirm(&self, policy: CleanupPolicy) {
+        let bit = match policy {
+            CleanupPolicy::DeleteOnCleanup => ARMED,
+            CleanupPolicy::ForgetOnly => FORGET,
+        };
+        // AcqRel: see the module's Synchronization section. The caller still
+        // holds its pin, so the count cannot reach zero concurrently.
+        self.state.fetch_or(bit, Ordering::AcqRel);
+    }
+
+    /// Removes a holder (lifecycle step 3).
+    pub(crate) fn release(&self) -> Released {
+        // AcqRel: release publishes this holder's use; acquire makes the last
+        // holder's decision happen after everyone else's release.
+        let prev = self.state.fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(prev & COUNT_MASK > 0, "file record released too often");
+        if prev & COUNT_MASK != 1 {
+            Released::Held
+        } else if prev & ARMED != 0 && prev & FORGET == 0 {
+            Released::Delete
+        } else {
+            Released::Retire
+        }
+    }
+
+    /// The deleter's commit (lifecycle step 4). Call with `unlink_lock` held.
+    pub(crate) fn begin_unlink(&self) -> bool {
+        #[cfg(loom)]
+        if crate::faults::active(crate::faults::Fault::UnlinkWithoutCommit) {
+            return self.state.load(Ordering::Acquire) & DEAD == 0;
+        }
+        // AcqRel on success: acquire pairs with the last release; release
+        // publishes DEAD to stores that must then wait on `unlink_lock`.
+        self.state
+            .compare_exchange(ARMED, ARMED | DEAD, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Ends a lifetime that must not be unlinked: succeeds only from count 0.
+    pub(crate) fn retire(&self) -> bool {
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if s & COUNT_MASK != 0 || s & DEAD != 0 {
+                return false;
+            }
+            // AcqRel: as for `begin_unlink`.
+            match self
+                .state
+                .compare_exchange_weak(s, s | DEAD, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    /// Makes the current lifetime undeletable (used when a store is torn
+    /// down with live refs: their files are kept).
+    pub(crate) fn keep_forever(&self) {
+        // AcqRel: ordered with the releases that may follow on other threads.
+        self.state.fetch_or(FORGET, Ordering::AcqRel);
+    }
+
+    /// Number of holders now (statistics and tests only).
+    #[allow(dead_code)]
+    pub(crate) fn holders(&self) -> u64 {
+        self.state.load(Ordering::Relaxed) & COUNT_MASK
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn rec() -> FileRec {
+        let (tx, _rx) = crate::sync::channel::unbounded();
+        let table = Arc::new(FileTable::new(2, crate::sync::Fs::default(), tx));
+        FileRec::new(Frozen::from(Path::new("/x")), table)
+    }
+
+    #[test]
+    fn last_release_of_delete_lifetime_is_due() {
+        let r = rec();
+        r.confirm(CleanupPolicy::DeleteOnCleanup);
+        r.try_join().unwrap();
+        r.confirm(CleanupPolicy::DeleteOnCleanup);
+        assert_eq!(r.release(), Released::Held);
+        assert_eq!(r.release(), Released::Delete);
+        assert!(r.begin_unlink());
+        assert!(!r.begin_unlink());
+        assert_eq!(r.try_join(), Err(JoinError::Dead));
+    }
+
+    #[test]
+    fn forget_is_sticky_until_zero_then_fresh() {
+        let r = rec();
+        r.confirm(CleanupPolicy::DeleteOnCleanup);
+        r.try_join().unwrap();
+        r.confirm(CleanupPolicy::ForgetOnly);
+        assert_eq!(r.release(), Released::Held);
+        assert_eq!(r.release(), Released::Retire);
+        // Rejoin at zero: a fresh lifetime.
+        r.try_join().unwrap();
+        r.confirm(CleanupPolicy::DeleteOnCleanup);
+        assert_eq!(r.release(), Released::Delete);
+    }
+
+    #[test]
+    fn join_cancels_a_due_deletion_and_failed_store_requeues() {
+        let r = rec();
+        r.confirm(CleanupPolicy::DeleteOnCleanup);
+        assert_eq!(r.release(), Released::Delete);
+        r.try_join().unwrap(); // a store resurrects it
+        assert!(!r.begin_unlink()); // the queued deletion is cancelled
+        assert_eq!(r.release(), Released::Delete); // the store failed: due again
+        assert!(r.begin_unlink());
+    }
+
+    #[test]
+    fn unconfirmed_lifetime_is_retired_not_deleted() {
+        let r = rec();
+        assert_eq!(r.release(), Released::Retire);
+        assert!(r.retire());
+        assert!(!r.retire());
+    }
+}

@@ -1,0 +1,167 @@
+//! A concurrent store of media refs for AI chat gateways.
+//!
+//! A gateway downloads an attachment to a file, registers it with
+//! [`MediaStore::store`] and gets back a [`MediaRef`] (`media://<uuid>`), a
+//! 16-byte handle that travels through the message bus, the agent and its
+//! tools. Whoever needs the file calls [`MediaStore::resolve`] and gets a
+//! [`MediaLease`]: the path, the metadata, and a promise that the file stays
+//! on disk until the lease is dropped. When the message is done,
+//! [`MediaStore::release_all`] drops every ref of its *scope*; refs nobody
+//! released expire after a TTL. Files are deleted by a dedicated deleter
+//! thread, each once its last ref and its last lease are gone.
+//!
+//! # Hello, media
+//!
+//! ```
+//! use mediastore::{MediaMeta, MediaStore};
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("photo.jpg");
+//! # std::fs::write(&path, b"jpeg bytes")?;
+//!
+//! let store = MediaStore::new();
+//! let meta = MediaMeta {
+//!     filename: "photo.jpg".into(),
+//!     content_type: "image/jpeg".into(),
+//!     source: "telegram".into(),
+//!     ..MediaMeta::default()
+//! };
+//! let r = store.store(&path, meta, "telegram:42:1001")?;
+//!
+//! // The ref crosses the bus as text and comes back.
+//! let text = r.to_string();
+//! let lease = store.resolve_str(&text)?;
+//! assert_eq!(lease.meta().content_type, "image/jpeg");
+//! let bytes = std::fs::read(lease.path())?;
+//! assert_eq!(bytes, b"jpeg bytes");
+//! drop(lease);
+//!
+//! // The message is done: its media go.
+//! assert_eq!(store.release_all("telegram:42:1001"), 1);
+//! store.flush(); // wait for the deleter (tests only, never needed in production)
+//! assert!(!path.exists());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Leases
+//!
+//! A lease pins the file, not the ref: a release or an expiry makes the ref
+//! stop resolving at once, but a sender that is halfway through an upload
+//! keeps its file until it drops the lease.
+//!
+//! ```
+//! use mediastore::{MediaMeta, MediaStore};
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("voice.ogg");
+//! # std::fs::write(&path, b"ogg")?;
+//! let store = MediaStore::new();
+//! let r = store.store(&path, MediaMeta::default(), "msg")?;
+//! let uploading = store.resolve(&r)?;
+//! store.release_all("msg");
+//! store.flush();
+//! assert!(store.resolve(&r).is_err());   // the ref is gone
+//! assert!(uploading.path().exists());     // the file is not
+//! drop(uploading);
+//! store.flush();
+//! assert!(!path.exists());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Shared paths and cleanup policies
+//!
+//! Several refs may name one path. The file is deleted only when the last of
+//! them is gone, and only if every ref of that lifetime was
+//! [`CleanupPolicy::DeleteOnCleanup`]; one [`CleanupPolicy::ForgetOnly`] ref
+//! (a workspace file the agent sends back, say) protects it.
+//!
+//! ```
+//! use mediastore::{MediaMeta, MediaStore};
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("report.pdf");
+//! # std::fs::write(&path, b"pdf")?;
+//! let store = MediaStore::new();
+//! store.store(&path, MediaMeta::default(), "inbound")?;
+//! store.store(&path, MediaMeta::forget_only(), "tool:send_file")?;
+//! store.release_all("inbound");
+//! store.release_all("tool:send_file");
+//! store.flush();
+//! assert!(path.exists());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # TTL
+//!
+//! A ref expires once strictly more than `max_age` has passed since it was
+//! stored; the background cleaner sweeps every `sweep_interval` (and once at
+//! start). Settings change at run time with [`MediaStore::set_cleanup`],
+//! without losing a ref. Tests use a [`ManualClock`] and call
+//! [`MediaStore::clean_expired`] themselves.
+//!
+//! ```
+//! use mediastore::{ManualClock, MediaMeta, MediaStore};
+//! use std::time::Duration;
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("gen.png");
+//! # std::fs::write(&path, b"png")?;
+//! let clock = ManualClock::new();
+//! let store = MediaStore::builder()
+//!     .max_age(Duration::from_secs(30 * 60))
+//!     .clock(clock.clone())
+//!     .build()?;
+//! let r = store.store(&path, MediaMeta::default(), "tool:image")?;
+//! clock.advance(Duration::from_secs(31 * 60));
+//! assert_eq!(store.clean_expired(), 1);
+//! assert!(store.resolve(&r).is_err());
+//! store.flush();
+//! assert!(!path.exists());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Threads and shutdown
+//!
+//! Each store runs one deleter thread and, unless switched off, one cleaner
+//! thread. [`MediaStore::close`] (or dropping the last clone) stops both
+//! after every queued deletion is done; files of refs still live are kept.
+//!
+//! # Model checking
+//!
+//! Built with `--cfg loom`, the same code runs on loom's primitives with
+//! deterministic ids and an in-memory file table; the models live in the
+//! `loom-tests/` workspace member.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod clock;
+mod config;
+mod deleter;
+mod entry;
+mod error;
+mod expiry;
+mod file;
+mod files;
+mod lease;
+mod media_ref;
+mod meta;
+mod stats;
+mod store;
+mod sync;
+
+#[cfg(not(loom))]
+mod cleaner;
+
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod faults;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{CleanupConfig, MediaStoreBuilder};
+pub use error::{ConfigError, ParseRefError, ResolveError, StoreError};
+pub use lease::MediaLease;
+pub use media_ref::{MediaRef, MEDIA_REF_PREFIX};
+pub use meta::{CleanupPolicy, MediaMeta};
+pub use stats::Stats;
+pub use store::MediaStore;
+
+#[cfg(loom)]
+#[doc(hidden)]
+pub use sync::MemFs;

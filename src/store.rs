@@ -1,0 +1,774 @@
+//! [`MediaStore`]: refs, scopes, TTL and the threads, put together.
+//!
+//! # Structure
+//!
+//! * `refs`: ref id → shared [`RefEntry`] (sharded map). A ref resolves iff
+//!   it is in this map.
+//! * `scopes`: scope → ids stored under it (sharded map).
+//! * `lanes`: TTL queues ([`ExpiryLanes`]).
+//! * `files`: the path table and the deleter's inbox ([`FileTable`]).
+//!
+//! # Invariants
+//!
+//! 1. A ref enters `refs` only while `store` holds its scope's shard lock,
+//!    and leaves `refs` before anything is released for it. `release_all`
+//!    removes the scope first, then its refs. So a `store` racing a
+//!    `release_all` of the same scope either put its id in the scope's list
+//!    before the release took it (and is released by it) or after (and the
+//!    scope exists again, listing it): no live ref is unreachable.
+//! 2. Every ref in `refs` has a slot in `lanes` (pushed right after it is
+//!    inserted), so TTL reaches every ref.
+//! 3. Whoever removes a ref from `refs` (release or sweep, exactly one of
+//!    them wins the removal) hands the entry to the deleter thread; the path
+//!    count it holds is released there, or by the last lease, never before
+//!    the removal. Hence a resolve either misses the ref or gets a lease
+//!    whose file stays until the lease is dropped.
+//! 4. No file-system call happens in `resolve`, `release_all` or
+//!    `clean_expired`; `store` makes one `lstat`, under no lock.
+//!
+//! # Synchronization
+//!
+//! Map and lane operations synchronise through their shard locks (acquire on
+//! lock, release on unlock). Lock order, outermost first: scope shard → ref
+//! shard → path shard; lane lock → ref shard (compaction). The path count
+//! protocol is described in [`crate::file`].
+
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::config::{CleanupConfig, MediaStoreBuilder};
+use crate::deleter::{self, Job};
+use crate::entry::RefEntry;
+use crate::error::{ConfigError, ResolveError, StoreError};
+use crate::expiry::ExpiryLanes;
+use crate::file::JoinError;
+use crate::files::{Counters, FileTable};
+use crate::lease::MediaLease;
+use crate::meta::MediaMeta;
+use crate::stats::Stats;
+use crate::sync::{
+    channel, lock, thread, Arc, Frozen, Fs, FileKind, IdSource, Mutex, ShardMap, SwapCell,
+    Update,
+};
+use crate::MediaRef;
+
+/// A concurrent store of media refs. Cheap to clone: clones share one store.
+///
+/// See the [crate docs](crate) for a tour.
+///
+/// ```
+/// use mediastore::{MediaMeta, MediaStore};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("voice.ogg");
+/// # std::fs::write(&path, b"x")?;
+///
+/// let store = MediaStore::new();
+/// let r = store.store(&path, MediaMeta::default(), "telegram:1:99")?;
+/// let lease = store.resolve(&r)?;
+/// assert_eq!(lease.path(), path);
+/// drop(lease);
+/// assert_eq!(store.release_all("telegram:1:99"), 1);
+/// store.flush();
+/// assert!(!path.exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct MediaStore {
+    handle: Arc<Handle>,
+}
+
+/// Owned by the `MediaStore` clones; the last one to go tears down.
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.teardown();
+    }
+}
+
+/// A fast hasher for ref ids: they are random (v4 UUIDs minted here), so a
+/// fold and a multiply spread them well; callers cannot choose the ids that
+/// get inserted, so hash flooding is not a concern.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct RefHashBuilder;
+
+pub(crate) struct RefHasher(u64);
+
+impl BuildHasher for RefHashBuilder {
+    type Hasher = RefHasher;
+    #[inline]
+    fn build_hasher(&self) -> RefHasher {
+        RefHasher(0)
+    }
+}
+
+impl Hasher for RefHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0 ^ u64::from_le_bytes(b)).rotate_left(29);
+        }
+    }
+    #[inline]
+    fn write_u128(&mut self, v: u128) {
+        self.0 ^= (v as u64) ^ ((v >> 64) as u64);
+    }
+}
+
+pub(crate) struct Shared {
+    refs: ShardMap<MediaRef, Arc<RefEntry>, RefHashBuilder>,
+    scopes: ShardMap<Frozen<str>, Vec<MediaRef>>,
+    lanes: ExpiryLanes,
+    cleanup: SwapCell<CleanupConfig>,
+    clock: std::sync::Arc<dyn Clock>,
+    ids: IdSource,
+    files: Arc<FileTable>,
+    threads: Mutex<Threads>,
+}
+
+#[derive(Default)]
+struct Threads {
+    closed: bool,
+    deleter: Option<thread::JoinHandle<()>>,
+    #[cfg(not(loom))]
+    cleaner: Option<crate::cleaner::Cleaner>,
+}
+
+impl MediaStore {
+    /// A store with the defaults: TTL on (max age 30 min, sweep every
+    /// 5 min, a first sweep at start), system clock.
+    ///
+    /// # Panics
+    /// If the OS cannot start the deleter thread; use
+    /// [`MediaStore::builder`] to get that as an error instead.
+    ///
+    /// ```
+    /// let store = mediastore::MediaStore::new();
+    /// assert_eq!(store.stats().live_refs, 0);
+    /// ```
+    pub fn new() -> Self {
+        match Self::builder().build() {
+            Ok(s) => s,
+            Err(e) => panic!("mediastore: cannot start a store with the defaults: {e}"),
+        }
+    }
+
+    /// A builder with the defaults (see [`MediaStoreBuilder`]).
+    ///
+    /// ```
+    /// use mediastore::MediaStore;
+    /// let store = MediaStore::builder().cleanup_enabled(false).build()?;
+    /// # Ok::<(), mediastore::ConfigError>(())
+    /// ```
+    pub fn builder() -> MediaStoreBuilder {
+        MediaStoreBuilder::default()
+    }
+
+    pub(crate) fn from_builder(b: MediaStoreBuilder) -> Result<Self, ConfigError> {
+        let (inbox_tx, inbox_rx) = channel::unbounded();
+        #[cfg(not(loom))]
+        let fs = Fs::default();
+        #[cfg(loom)]
+        let fs = Fs::new(b.fs.clone());
+        let files = Arc::new(FileTable::new(b.shards, fs, inbox_tx));
+        let shared = Arc::new(Shared {
+            refs: ShardMap::new(b.shards),
+            scopes: ShardMap::new(b.shards),
+            lanes: ExpiryLanes::new(b.shards),
+            cleanup: SwapCell::new(b.cleanup),
+            clock: b.clock,
+            ids: IdSource::default(),
+            files: Arc::clone(&files),
+            threads: Mutex::new(Threads::default()),
+        });
+        let deleter = spawn("mediastore-deleter", move || deleter::run(files, inbox_rx))?;
+        lock(&shared.threads).deleter = Some(deleter);
+        let store = MediaStore {
+            handle: Arc::new(Handle { shared }),
+        };
+        if b.background_cleaner {
+            store.start_cleaner()?;
+        }
+        Ok(store)
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+
+    /// Registers an existing file under `scope` and returns a new ref.
+    ///
+    /// The path is made absolute (lexically: `.` and `..` are folded, links
+    /// are not followed) so that a later change of working directory cannot
+    /// redirect its deletion. Every call mints a new random ref, even for the
+    /// same path and scope. The file is `lstat`ed (once, under no lock) and
+    /// must be a regular file or a symlink; it is never copied or moved.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] if the file does not exist,
+    /// [`StoreError::NotAFile`] for a directory or special file,
+    /// [`StoreError::InvalidPath`] for an empty path or one with a NUL byte,
+    /// [`StoreError::Io`] if it cannot be inspected. A failed store changes
+    /// nothing.
+    ///
+    /// ```
+    /// use mediastore::{MediaMeta, MediaStore, StoreError};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.png");
+    /// # std::fs::write(&path, b"x")?;
+    /// let store = MediaStore::new();
+    /// let a = store.store(&path, MediaMeta::default(), "s")?;
+    /// let b = store.store(&path, MediaMeta::default(), "s")?;
+    /// assert_ne!(a, b);
+    /// assert!(matches!(
+    ///     store.store(dir.path(), MediaMeta::default(), "s"),
+    ///     Err(StoreError::NotAFile { .. })
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn store(
+        &self,
+        path: impl AsRef<Path>,
+        meta: MediaMeta,
+        scope: &str,
+    ) -> Result<MediaRef, StoreError> {
+        let shared = self.shared();
+        let abs = absolute(path.as_ref())?;
+        let pin = FileTable::pin(&shared.files, &abs).map_err(|e| match e {
+            JoinError::Full | JoinError::Dead => StoreError::TooManyRefs { path: abs.clone() },
+        })?;
+        // The pin keeps any deletion of this path from starting, so what
+        // lstat sees now stays true for the new ref (see `crate::file`).
+        let refusal = match shared.files.fs().kind(&pin.rec.path) {
+            Ok(FileKind::Regular | FileKind::Symlink) => None,
+            Ok(FileKind::Other) => Some(StoreError::NotAFile { path: abs }),
+            Err(source) if source.kind() == std::io::ErrorKind::NotFound => {
+                Some(StoreError::NotFound { path: abs, source })
+            }
+            Err(source) => Some(StoreError::Io { path: abs, source }),
+        };
+        if let Some(err) = refusal {
+            FileTable::release_anywhere(pin.rec);
+            return Err(err);
+        }
+        pin.rec.confirm(meta.cleanup_policy);
+
+        let id = MediaRef::from_uuid(shared.ids.next());
+        let now = shared.now_nanos();
+        let rec = pin.rec;
+        // Scope shard lock held while the ref enters `refs` (invariant 1).
+        shared
+            .scopes
+            .update(scope, || Frozen::from(scope), |key, ids| {
+                let entry = Arc::new(RefEntry::new(id, now, Frozen::clone(key), meta, rec));
+                shared.refs.insert(id, entry);
+                match ids {
+                    Some(ids) => {
+                        ids.push(id);
+                        Update::Keep(())
+                    }
+                    None => Update::Put(vec![id], ()),
+                }
+            });
+        shared.lanes.push(id, now, &shared.refs);
+        Ok(id)
+    }
+
+    /// Looks a ref up and pins its file: while the returned lease lives, the
+    /// file is not deleted, even if the ref is released or expires.
+    ///
+    /// Does no file I/O and no allocation: one shard read lock and one
+    /// reference-count increment.
+    ///
+    /// # Errors
+    /// [`ResolveError::UnknownRef`] if the ref is unknown, released or
+    /// expired.
+    ///
+    /// ```
+    /// use mediastore::{MediaMeta, MediaStore, ResolveError};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.png");
+    /// # std::fs::write(&path, b"x")?;
+    /// let store = MediaStore::new();
+    /// let r = store.store(&path, MediaMeta::default(), "s")?;
+    /// assert!(store.resolve(&r).is_ok());
+    /// store.release_all("s");
+    /// assert!(matches!(store.resolve(&r), Err(ResolveError::UnknownRef(x)) if x == r));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn resolve(&self, r: &MediaRef) -> Result<MediaLease, ResolveError> {
+        self.shared()
+            .refs
+            .get_with(r, |e| MediaLease::new(Arc::clone(e)))
+            .ok_or(ResolveError::UnknownRef(*r))
+    }
+
+    /// Parses `media://<uuid>` and resolves it.
+    ///
+    /// # Errors
+    /// [`ResolveError::Parse`] for text that is not a ref, otherwise as
+    /// [`MediaStore::resolve`].
+    ///
+    /// ```
+    /// use mediastore::{MediaMeta, MediaStore};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.png");
+    /// # std::fs::write(&path, b"x")?;
+    /// let store = MediaStore::new();
+    /// let r = store.store(&path, MediaMeta::default(), "s")?;
+    /// assert_eq!(store.resolve_str(&r.to_string())?.media_ref(), r);
+    /// assert!(store.resolve_str("media://nope").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resolve_str(&self, text: &str) -> Result<MediaLease, ResolveError> {
+        let r: MediaRef = text.parse()?;
+        self.resolve(&r)
+    }
+
+    /// Releases every ref of `scope` and returns how many there were (0 for
+    /// an unknown scope; repeated calls are fine). Once it returns, none of
+    /// them resolves. Their files are deleted on the deleter thread, each
+    /// once its last ref and lease are gone; this call touches no file.
+    ///
+    /// ```
+    /// use mediastore::{MediaMeta, MediaStore};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.png");
+    /// # std::fs::write(&path, b"x")?;
+    /// let store = MediaStore::new();
+    /// store.store(&path, MediaMeta::default(), "s")?;
+    /// assert_eq!(store.release_all("s"), 1);
+    /// assert_eq!(store.release_all("s"), 0);
+    /// assert_eq!(store.release_all("never-seen"), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release_all(&self, scope: &str) -> usize {
+        self.shared().release_all(scope)
+    }
+
+    /// Expires every ref stored strictly more than `max_age` ago and returns
+    /// how many; once it returns, none of them resolves. Costs time in
+    /// proportion to the refs it expires, not to the refs alive. Files go to
+    /// the deleter thread as for [`MediaStore::release_all`]. Works whether
+    /// or not the background cleaner is enabled.
+    ///
+    /// ```
+    /// use mediastore::{ManualClock, MediaMeta, MediaStore};
+    /// use std::time::Duration;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.png");
+    /// # std::fs::write(&path, b"x")?;
+    /// let clock = ManualClock::new();
+    /// let store = MediaStore::builder()
+    ///     .max_age(Duration::from_secs(60))
+    ///     .clock(clock.clone())
+    ///     .background_cleaner(false)
+    ///     .build()?;
+    /// store.store(&path, MediaMeta::default(), "s")?;
+    /// clock.advance(Duration::from_secs(60));
+    /// assert_eq!(store.clean_expired(), 0); // exactly max_age: kept
+    /// clock.advance(Duration::from_nanos(1));
+    /// assert_eq!(store.clean_expired(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn clean_expired(&self) -> usize {
+        self.shared().clean_expired()
+    }
+
+    /// Waits until every deletion queued before this call has been carried
+    /// out by the deleter thread. Returns at once after `close`.
+    ///
+    /// ```
+    /// use mediastore::{MediaMeta, MediaStore};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.png");
+    /// # std::fs::write(&path, b"x")?;
+    /// let store = MediaStore::new();
+    /// store.store(&path, MediaMeta::default(), "s")?;
+    /// store.release_all("s");
+    /// store.flush();
+    /// assert!(!path.exists());
+    /// assert_eq!(store.stats().files_deleted, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn flush(&self) {
+        self.shared().flush()
+    }
+
+    /// A snapshot of the counters.
+    ///
+    /// ```
+    /// use mediastore::{MediaMeta, MediaStore};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.png");
+    /// # std::fs::write(&path, b"x")?;
+    /// let store = MediaStore::new();
+    /// store.store(&path, MediaMeta::forget_only(), "s")?;
+    /// let s = store.stats();
+    /// assert_eq!((s.live_refs, s.scopes), (1, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let s = self.shared();
+        let c = &s.files.counters;
+        Stats {
+            live_refs: s.refs.len() as u64,
+            scopes: s.scopes.len() as u64,
+            pending_deletions: Counters::get(&c.pending),
+            files_deleted: Counters::get(&c.deleted),
+            files_already_gone: Counters::get(&c.not_found),
+            deletion_errors: Counters::get(&c.errors),
+            refs_released: Counters::get(&c.released),
+            refs_expired: Counters::get(&c.expired),
+        }
+    }
+
+    /// The current TTL settings.
+    ///
+    /// ```
+    /// # use mediastore::MediaStore;
+    /// assert!(MediaStore::new().cleanup().enabled);
+    /// ```
+    pub fn cleanup(&self) -> CleanupConfig {
+        *self.shared().cleanup.load()
+    }
+
+    /// Changes the TTL settings at run time, without replacing the store:
+    /// every ref keeps resolving. The next sweep (and the cleaner's next
+    /// wait) uses the new values; a sweep in progress finishes with the
+    /// values it started with.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a zero or oversized duration; the settings are
+    /// then unchanged.
+    ///
+    /// ```
+    /// use mediastore::{CleanupConfig, MediaStore};
+    /// use std::time::Duration;
+    /// let store = MediaStore::new();
+    /// store.set_cleanup(CleanupConfig { max_age: Duration::from_secs(3600), ..store.cleanup() })?;
+    /// assert_eq!(store.cleanup().max_age, Duration::from_secs(3600));
+    /// assert!(store.set_cleanup(CleanupConfig { max_age: Duration::ZERO, ..store.cleanup() }).is_err());
+    /// # Ok::<(), mediastore::ConfigError>(())
+    /// ```
+    pub fn set_cleanup(&self, cfg: CleanupConfig) -> Result<(), ConfigError> {
+        cfg.validate()?;
+        let s = self.shared();
+        s.cleanup.store(cfg);
+        #[cfg(not(loom))]
+        if let Some(c) = lock(&s.threads).cleaner.as_ref() {
+            c.wake();
+        }
+        Ok(())
+    }
+
+    /// Starts the background cleaner thread if it is not running. It sweeps
+    /// once at start and then every `sweep_interval` while cleanup is
+    /// enabled. Returns whether it was started by this call (`false` if it
+    /// already ran or the store is closed). Under loom this is a no-op.
+    ///
+    /// # Errors
+    /// [`ConfigError::Spawn`] if the OS refuses a thread.
+    ///
+    /// ```
+    /// # use mediastore::MediaStore;
+    /// let store = MediaStore::builder().background_cleaner(false).build()?;
+    /// assert!(store.start_cleaner()?);
+    /// assert!(!store.start_cleaner()?);
+    /// assert!(store.stop_cleaner());
+    /// assert!(!store.stop_cleaner());
+    /// # Ok::<(), mediastore::ConfigError>(())
+    /// ```
+    pub fn start_cleaner(&self) -> Result<bool, ConfigError> {
+        #[cfg(not(loom))]
+        {
+            let s = self.shared();
+            let mut t = lock(&s.threads);
+            if t.closed || t.cleaner.is_some() {
+                return Ok(false);
+            }
+            t.cleaner = Some(crate::cleaner::Cleaner::spawn(Arc::clone(s))?);
+            Ok(true)
+        }
+        #[cfg(loom)]
+        Ok(false)
+    }
+
+    /// Stops and joins the background cleaner; returns whether it ran.
+    ///
+    /// ```
+    /// # use mediastore::MediaStore;
+    /// let store = MediaStore::new();
+    /// assert!(store.stop_cleaner());
+    /// assert!(!store.cleaner_running());
+    /// ```
+    pub fn stop_cleaner(&self) -> bool {
+        #[cfg(not(loom))]
+        {
+            let cleaner = lock(&self.shared().threads).cleaner.take();
+            match cleaner {
+                Some(c) => {
+                    c.stop();
+                    true
+                }
+                None => false,
+            }
+        }
+        #[cfg(loom)]
+        false
+    }
+
+    /// Whether the background cleaner thread is running.
+    ///
+    /// ```
+    /// # use mediastore::MediaStore;
+    /// assert!(MediaStore::new().cleaner_running());
+    /// ```
+    pub fn cleaner_running(&self) -> bool {
+        #[cfg(not(loom))]
+        {
+            lock(&self.shared().threads).cleaner.is_some()
+        }
+        #[cfg(loom)]
+        false
+    }
+
+    /// Stops the background threads: the cleaner, then the deleter after it
+    /// has carried out every deletion already queued. Idempotent; dropping
+    /// the last clone does the same.
+    ///
+    /// The store stays usable: refs still resolve and can be released, but
+    /// a deletion that becomes due after `close` is carried out by the thread
+    /// that makes it due (the one calling `release_all`, or dropping the last
+    /// lease). Files of refs that are still live are kept.
+    ///
+    /// ```
+    /// use mediastore::{MediaMeta, MediaStore};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.png");
+    /// # std::fs::write(&path, b"x")?;
+    /// let store = MediaStore::new();
+    /// store.store(&path, MediaMeta::default(), "s")?;
+    /// store.close();
+    /// store.close();
+    /// assert!(path.exists()); // live refs keep their files
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(&self) {
+        self.shared().close()
+    }
+}
+
+impl Default for MediaStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for MediaStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MediaStore")
+            .field("stats", &self.stats())
+            .field("cleanup", &self.cleanup())
+            .finish()
+    }
+}
+
+impl Shared {
+    /// The current TTL settings (one snapshot).
+    #[cfg(not(loom))]
+    pub(crate) fn cleanup_snapshot(&self) -> std::sync::Arc<CleanupConfig> {
+        self.cleanup.load()
+    }
+
+    fn now_nanos(&self) -> u64 {
+        u64::try_from(self.clock.now().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn release_all(&self, scope: &str) -> usize {
+        // Invariant 1: the scope goes first, then its refs.
+        let Some((_, ids)) = self.scopes.remove(scope) else {
+            return 0;
+        };
+        let mut removed = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some((_, entry)) = self.refs.remove(&id) {
+                self.lanes.note_released(id);
+                removed.push(entry);
+            }
+        }
+        let n = removed.len();
+        Counters::add(&self.files.counters.released, n as u64);
+        self.hand_over(removed);
+        n
+    }
+
+    pub(crate) fn clean_expired(&self) -> usize {
+        // One configuration snapshot for the whole sweep.
+        let cfg = self.cleanup.load();
+        let max_age = cfg.max_age_nanos();
+        let now = self.now_nanos();
+        let mut removed: Vec<Arc<RefEntry>> = Vec::new();
+        self.lanes.pop_expired(now, max_age, |ids| {
+            let mut gone = 0;
+            for id in ids {
+                match self.refs.remove(id) {
+                    Some((_, entry)) => removed.push(entry),
+                    None => gone += 1,
+                }
+            }
+            gone
+        });
+        let n = removed.len();
+        if n == 0 {
+            return 0;
+        }
+        // Detach from scopes, one pass per scope: refs gone from `refs` are
+        // dropped from its list, and an emptied scope is removed. Lock
+        // order: scope shard, then ref shard (as in `store`).
+        removed.sort_unstable_by_key(|e| Frozen::as_ptr(&e.scope) as *const u8 as usize);
+        let mut last: Option<&Frozen<str>> = None;
+        for e in &removed {
+            if last.is_some_and(|l| Frozen::ptr_eq(l, &e.scope)) {
+                continue;
+            }
+            last = Some(&e.scope);
+            self.scopes.remove_if_mut(&*e.scope, |_, ids| {
+                ids.retain(|id| self.refs.contains_key(id));
+                ids.is_empty()
+            });
+        }
+        Counters::add(&self.files.counters.expired, n as u64);
+        self.hand_over(removed);
+        n
+    }
+
+    /// Sends removed entries to the deleter (inline once closed).
+    fn hand_over(&self, removed: Vec<Arc<RefEntry>>) {
+        if removed.is_empty() {
+            return;
+        }
+        Counters::add(&self.files.counters.pending, removed.len() as u64);
+        if let Err(job) = self.files.send(Job::Entries(removed)) {
+            self.files.handle(job);
+        }
+    }
+
+    fn flush(&self) {
+        let (tx, rx) = channel::unbounded();
+        if self.files.send(Job::Flush(tx)).is_ok() {
+            // Err only if the deleter is gone, and then nothing is queued.
+            let _ = rx.recv();
+        }
+    }
+
+    fn close(&self) {
+        let mut t = lock(&self.threads);
+        t.closed = true;
+        #[cfg(not(loom))]
+        if let Some(c) = t.cleaner.take() {
+            c.stop();
+        }
+        if let Some(inbox) = self.files.take_inbox() {
+            // Last message: every job sent before is carried out first.
+            let _ = inbox.send(Job::Shutdown);
+        }
+        if let Some(h) = t.deleter.take() {
+            if h.join().is_err() {
+                tracing::error!("mediastore: deleter thread panicked");
+            }
+        }
+    }
+
+    /// The last handle is gone: stop the threads, keep the files of live
+    /// refs, and drop every map (breaking the table ↔ record cycle).
+    fn teardown(&self) {
+        self.close();
+        let mut live = Vec::new();
+        self.refs.for_each(|_, e| {
+            if let Some(rec) = e.file() {
+                live.push(Arc::clone(rec));
+            }
+        });
+        for rec in &live {
+            rec.keep_forever();
+        }
+        drop(live);
+        self.refs.clear();
+        self.scopes.clear();
+        self.lanes.clear();
+        self.files.forget_paths();
+    }
+}
+
+/// Spawns a named thread.
+fn spawn(
+    name: &'static str,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<thread::JoinHandle<()>, ConfigError> {
+    #[cfg(not(loom))]
+    {
+        thread::Builder::new()
+            .name(name.into())
+            .spawn(f)
+            .map_err(|source| ConfigError::Spawn {
+                thread: name,
+                source,
+            })
+    }
+    #[cfg(loom)]
+    {
+        let _ = name;
+        Ok(thread::spawn(f))
+    }
+}
+
+/// Makes `p` absolute and folds `.` and `..` lexically.
+fn absolute(p: &Path) -> Result<PathBuf, StoreError> {
+    let invalid = |reason| StoreError::InvalidPath {
+        path: p.to_path_buf(),
+        reason,
+    };
+    if p.as_os_str().is_empty() {
+        return Err(invalid("the path is empty"));
+    }
+    if p.as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(invalid("the path contains a NUL byte"));
+    }
+    let abs = std::path::absolute(p).map_err(|_| invalid("the path cannot be made absolute"))?;
+    let mut out = PathBuf::with_capacity(abs.as_os_str().len());
+    for c in abs.components() {
+        match c {
+            Component::Prefix(_) | Component::RootDir | Component::Normal(_) => out.push(c),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<MediaStore>();
+    is::<MediaLease>();
+    let _ = Duration::ZERO;
+}

@@ -1,0 +1,215 @@
+//! The one place where concurrency primitives are chosen.
+//!
+//! Every lock, atomic, thread, channel, concurrent map, swappable cell, id
+//! source and file-system call that the store's protocol uses comes from this
+//! module. A normal build gets `std`, `dashmap`, `crossbeam-channel`,
+//! `arc-swap`, `uuid` and `std::fs`; a build with `--cfg loom` gets loom's
+//! instrumented primitives and deterministic stand-ins with the *same lock
+//! granularity*:
+//!
+//! | production               | under `--cfg loom`                                   |
+//! |--------------------------|------------------------------------------------------|
+//! | `dashmap::DashMap`       | two shards of `loom::sync::RwLock<BTreeMap>`          |
+//! | `crossbeam_channel`      | `loom::sync::mpsc` (shutdown is an explicit message)  |
+//! | `arc_swap::ArcSwap`      | `loom::sync::RwLock<Arc<T>>`                          |
+//! | `Uuid::new_v4`           | a per-store counter                                   |
+//! | `std::fs`                | [`MemFs`], an in-memory file table                    |
+//!
+//! The store's code is the same source in both builds; only the leaf types
+//! below differ. Invariants kept here:
+//!
+//! * A [`ShardMap`] operation holds exactly one shard lock for its duration
+//!   and never calls back into user code; closures passed to it run under
+//!   that shard's lock, so callers must keep them short and free of I/O.
+//! * Lock poisoning is ignored on purpose: every critical section in this
+//!   crate leaves its data consistent at each step, so a panic in one thread
+//!   must not turn every later call into a panic.
+
+#[cfg(loom)]
+mod memfs;
+mod shard_map;
+
+#[cfg(loom)]
+pub use memfs::MemFs;
+pub(crate) use shard_map::{ShardMap, Update};
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+    pub(crate) use std::thread;
+
+    /// The deleter's channel: unbounded, FIFO, multi-producer.
+    pub(crate) mod channel {
+        pub(crate) use crossbeam_channel::{unbounded, Receiver, Sender};
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+    pub(crate) use loom::thread;
+
+    /// loom's channel does not model disconnection; the deleter is always
+    /// stopped with an explicit `Shutdown` message, in production too.
+    pub(crate) mod channel {
+        pub(crate) use loom::sync::mpsc::{channel as unbounded, Receiver, Sender};
+    }
+}
+
+pub(crate) use imp::*;
+
+/// Shared immutable data (map keys, paths, scope names). No protocol depends
+/// on its reference count, so it is always `std`'s `Arc` (loom's `Arc` cannot
+/// hold unsized values such as `str` or `Path`).
+pub(crate) type Frozen<T> = std::sync::Arc<T>;
+
+/// Statistics counters. Always `std` atomics, invisible to loom on purpose:
+/// no decision of the protocol reads them, and keeping them out of the
+/// model keeps its state space small.
+pub(crate) type StatCounter = std::sync::atomic::AtomicU64;
+
+/// Takes a mutex, ignoring poisoning (see the module invariants).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Takes a read lock, ignoring poisoning.
+pub(crate) fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Takes a write lock, ignoring poisoning.
+pub(crate) fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A cell holding the current value of a setting that can be swapped at run
+/// time. `load` returns one consistent snapshot; callers take one snapshot
+/// per operation (a sweep reads its configuration exactly once).
+#[derive(Debug)]
+pub(crate) struct SwapCell<T> {
+    #[cfg(not(loom))]
+    inner: arc_swap::ArcSwap<T>,
+    #[cfg(loom)]
+    inner: RwLock<Arc<T>>,
+}
+
+impl<T> SwapCell<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self {
+            #[cfg(not(loom))]
+            inner: arc_swap::ArcSwap::from_pointee(value),
+            #[cfg(loom)]
+            inner: RwLock::new(Arc::new(value)),
+        }
+    }
+
+    /// A snapshot of the current value.
+    #[cfg(not(loom))]
+    pub(crate) fn load(&self) -> std::sync::Arc<T> {
+        // arc-swap's load/store are linearizable (each includes a SeqCst
+        // read-modify-write), which is what the loom stand-in's lock gives.
+        self.inner.load_full()
+    }
+
+    /// A snapshot of the current value.
+    #[cfg(loom)]
+    pub(crate) fn load(&self) -> Arc<T> {
+        Arc::clone(&read(&self.inner))
+    }
+
+    /// Replaces the value; later `load`s see the new one.
+    pub(crate) fn store(&self, value: T) {
+        #[cfg(not(loom))]
+        self.inner.store(std::sync::Arc::new(value));
+        #[cfg(loom)]
+        {
+            *write(&self.inner) = Arc::new(value);
+        }
+    }
+}
+
+/// Where refs' ids come from: random v4 UUIDs in production, a counter under
+/// loom (so that shard choice, and therefore locking, replays identically).
+#[derive(Debug, Default)]
+pub(crate) struct IdSource {
+    #[cfg(loom)]
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl IdSource {
+    pub(crate) fn next(&self) -> uuid::Uuid {
+        #[cfg(not(loom))]
+        {
+            uuid::Uuid::new_v4()
+        }
+        #[cfg(loom)]
+        {
+            // Invisible to loom on purpose: it is a source of names, not a
+            // synchronisation point.
+            let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            uuid::Uuid::from_u64_pair(0, n)
+        }
+    }
+}
+
+/// What `lstat` says a path is.
+#[cfg_attr(loom, allow(dead_code))] // the in-memory table only makes regular files
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    /// A regular file.
+    Regular,
+    /// A symbolic link (never followed).
+    Symlink,
+    /// A directory, socket, fifo or device.
+    Other,
+}
+
+/// The file-system calls the store makes: `lstat` on store, `unlink` on the
+/// deleter thread.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Fs {
+    #[cfg(loom)]
+    mem: MemFs,
+}
+
+impl Fs {
+    #[cfg(loom)]
+    pub(crate) fn new(mem: MemFs) -> Self {
+        Self { mem }
+    }
+
+    /// `lstat`: what the path is, without following a final symlink.
+    pub(crate) fn kind(&self, path: &std::path::Path) -> std::io::Result<FileKind> {
+        #[cfg(not(loom))]
+        {
+            let ft = std::fs::symlink_metadata(path)?.file_type();
+            Ok(if ft.is_file() {
+                FileKind::Regular
+            } else if ft.is_symlink() {
+                FileKind::Symlink
+            } else {
+                FileKind::Other
+            })
+        }
+        #[cfg(loom)]
+        {
+            self.mem.kind(path)
+        }
+    }
+
+    /// `unlink`: removes the directory entry (a symlink itself, never its
+    /// target).
+    pub(crate) fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        #[cfg(not(loom))]
+        {
+            std::fs::remove_file(path)
+        }
+        #[cfg(loom)]
+        {
+            self.mem.remove_file(path)
+        }
+    }
+}
