@@ -34,7 +34,11 @@ pub(crate) struct Cleaner {
 }
 
 impl Cleaner {
+    /// Runs the first sweep on the calling thread (so "once at start" is
+    /// done when this returns; a sweep touches no file), then starts the
+    /// thread that sweeps every interval.
     pub(crate) fn spawn(shared: Arc<Shared>) -> Result<Self, ConfigError> {
+        sweep(&shared);
         let (ctl, rx) = crossbeam_channel::unbounded();
         let thread = thread::Builder::new()
             .name("mediastore-cleaner".into())
@@ -60,29 +64,35 @@ impl Cleaner {
     }
 }
 
+/// One sweep if cleanup is enabled; a panic (say, from a user clock) is
+/// logged and the next interval tries again.
+fn sweep(shared: &Shared) {
+    if !shared.cleanup_snapshot().enabled {
+        return;
+    }
+    let started = Instant::now();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.clean_expired())) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            expired = n,
+            duration_us = started.elapsed().as_micros() as u64,
+            "mediastore: sweep expired refs"
+        ),
+        Err(_) => tracing::error!("mediastore: sweep panicked; retrying next interval"),
+    }
+}
+
 fn run(shared: &Shared, ctl: &Receiver<Ctl>) {
     tracing::debug!("mediastore: cleaner thread started");
     loop {
         let cfg = *shared.cleanup_snapshot();
-        if cfg.enabled {
-            let started = Instant::now();
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.clean_expired())) {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    expired = n,
-                    duration_us = started.elapsed().as_micros() as u64,
-                    "mediastore: sweep expired refs"
-                ),
-                Err(_) => tracing::error!("mediastore: sweep panicked; retrying next interval"),
-            }
-        }
         let wait = if cfg.enabled {
             cfg.sweep_interval
         } else {
             IDLE_WAIT
         };
         match ctl.recv_timeout(wait) {
-            Ok(Ctl::Wake) | Err(RecvTimeoutError::Timeout) => {}
+            Ok(Ctl::Wake) | Err(RecvTimeoutError::Timeout) => sweep(shared),
             Ok(Ctl::Stop) | Err(RecvTimeoutError::Disconnected) => break,
         }
     }

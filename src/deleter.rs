@@ -34,6 +34,7 @@ pub(crate) enum Job {
 /// The thread's body.
 pub(crate) fn run(table: Arc<FileTable>, inbox: Receiver<Job>) {
     tracing::debug!("mediastore: deleter thread started");
+    crate::sync::mark_deleter_thread();
     while let Ok(job) = inbox.recv() {
         if matches!(job, Job::Shutdown) {
             break;

@@ -49,7 +49,11 @@ pub(crate) struct ExpiryLanes {
 impl ExpiryLanes {
     /// `n` lanes (a power of two).
     pub(crate) fn new(n: usize) -> Self {
-        let n = if cfg!(loom) { 2 } else { n.max(1).next_power_of_two() };
+        let n = if cfg!(loom) {
+            2
+        } else {
+            n.max(1).next_power_of_two()
+        };
         Self {
             lanes: (0..n)
                 .map(|_| Lane {
@@ -97,7 +101,12 @@ impl ExpiryLanes {
     /// Pops, from every lane, the refs whose slot time is more than
     /// `max_age` before `now`, and hands them to `take` in batches; `take`
     /// reports how many of them it found already gone (garbage).
-    pub(crate) fn pop_expired(&self, now: u64, max_age: u64, mut take: impl FnMut(&[MediaRef]) -> usize) {
+    pub(crate) fn pop_expired(
+        &self,
+        now: u64,
+        max_age: u64,
+        mut take: impl FnMut(&[MediaRef]) -> usize,
+    ) {
         let expired = |t: u64| t != EMPTY && now.saturating_sub(t) > max_age;
         let mut batch = Vec::new();
         for lane in self.lanes.iter() {

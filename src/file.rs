@@ -86,7 +86,10 @@ impl std::fmt::Debug for FileRec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileRec")
             .field("path", &self.path)
-            .field("state", &format_args!("{:#x}", self.state.load(Ordering::Relaxed)))
+            .field(
+                "state",
+                &format_args!("{:#x}", self.state.load(Ordering::Relaxed)),
+            )
             .finish()
     }
 }

@@ -23,7 +23,9 @@ use std::path::Path;
 use crate::deleter::Job;
 use crate::entry::RefEntry;
 use crate::file::{FileRec, JoinError, Released};
-use crate::sync::{channel::Sender, lock, read, write, Arc, Frozen, RwLock, ShardMap, StatCounter, Update};
+use crate::sync::{
+    channel::Sender, lock, read, write, Arc, Frozen, RwLock, ShardMap, StatCounter, Update,
+};
 use crate::sync::{Fs, Ordering};
 
 /// Counters behind [`Stats`](crate::Stats). Relaxed: they are statistics,
@@ -111,7 +113,8 @@ impl FileTable {
                         Err(JoinError::Dead) => {
                             if waited.as_ref().is_some_and(|w| Arc::ptr_eq(w, rec)) {
                                 // Its unlink (if any) is over: replace it.
-                                let fresh = Arc::new(FileRec::new(Frozen::clone(key), Arc::clone(this)));
+                                let fresh =
+                                    Arc::new(FileRec::new(Frozen::clone(key), Arc::clone(this)));
                                 Update::Put(Arc::clone(&fresh), Step::Got(fresh))
                             } else {
                                 Update::Keep(Step::WaitFor(Arc::clone(rec)))
@@ -145,6 +148,10 @@ impl FileTable {
         match rec.release() {
             Released::Held => {}
             Released::Retire => table.retire(&rec),
+            // Dropped on the deleter thread itself (it lost a race with a
+            // lease's drop): delete now, so that a `Flush` queued behind the
+            // job being handled still finds this deletion done.
+            Released::Delete if crate::sync::on_deleter_thread() => table.unlink(&rec),
             Released::Delete => {
                 Counters::add(&table.counters.pending, 1);
                 if let Err(job) = table.send(Job::File(Arc::clone(&rec))) {
@@ -166,7 +173,8 @@ impl FileTable {
     /// Ends a lifetime that keeps its file, and forgets the path.
     fn retire(&self, rec: &Arc<FileRec>) {
         if rec.retire() {
-            self.paths.remove_if_mut(&*rec.path, |_, cur| Arc::ptr_eq(cur, rec));
+            self.paths
+                .remove_if_mut(&*rec.path, |_, cur| Arc::ptr_eq(cur, rec));
         }
     }
 
@@ -191,7 +199,8 @@ impl FileTable {
             committed
         };
         if committed {
-            self.paths.remove_if_mut(&*rec.path, |_, cur| Arc::ptr_eq(cur, rec));
+            self.paths
+                .remove_if_mut(&*rec.path, |_, cur| Arc::ptr_eq(cur, rec));
         }
     }
 

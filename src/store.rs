@@ -50,8 +50,7 @@ use crate::lease::MediaLease;
 use crate::meta::MediaMeta;
 use crate::stats::Stats;
 use crate::sync::{
-    channel, lock, thread, Arc, Frozen, Fs, FileKind, IdSource, Mutex, ShardMap, SwapCell,
-    Update,
+    channel, lock, thread, Arc, FileKind, Frozen, Fs, IdSource, Mutex, ShardMap, SwapCell, Update,
 };
 use crate::MediaRef;
 
@@ -272,9 +271,10 @@ impl MediaStore {
         let now = shared.now_nanos();
         let rec = pin.rec;
         // Scope shard lock held while the ref enters `refs` (invariant 1).
-        shared
-            .scopes
-            .update(scope, || Frozen::from(scope), |key, ids| {
+        shared.scopes.update(
+            scope,
+            || Frozen::from(scope),
+            |key, ids| {
                 let entry = Arc::new(RefEntry::new(id, now, Frozen::clone(key), meta, rec));
                 shared.refs.insert(id, entry);
                 match ids {
@@ -284,7 +284,8 @@ impl MediaStore {
                     }
                     None => Update::Put(vec![id], ()),
                 }
-            });
+            },
+        );
         shared.lanes.push(id, now, &shared.refs);
         Ok(id)
     }

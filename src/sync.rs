@@ -48,7 +48,9 @@ mod imp {
 #[cfg(loom)]
 mod imp {
     pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-    pub(crate) use loom::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+    pub(crate) use loom::sync::{
+        Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    };
     pub(crate) use loom::thread;
 
     /// loom's channel does not model disconnection; the deleter is always
@@ -69,6 +71,28 @@ pub(crate) type Frozen<T> = std::sync::Arc<T>;
 /// no decision of the protocol reads them, and keeping them out of the
 /// model keeps its state space small.
 pub(crate) type StatCounter = std::sync::atomic::AtomicU64;
+
+#[cfg(not(loom))]
+std::thread_local! {
+    static ON_DELETER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static ON_DELETER: std::cell::Cell<bool> = std::cell::Cell::new(false);
+}
+
+/// Marks the current thread as a store's deleter thread.
+pub(crate) fn mark_deleter_thread() {
+    ON_DELETER.with(|c| c.set(true));
+}
+
+/// Whether the current thread is a deleter thread: a deletion that becomes
+/// due there is carried out at once instead of being queued behind jobs
+/// (such as a `Flush`) that were sent after the one being handled.
+pub(crate) fn on_deleter_thread() -> bool {
+    ON_DELETER.with(|c| c.get())
+}
 
 /// Takes a mutex, ignoring poisoning (see the module invariants).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

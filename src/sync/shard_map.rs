@@ -41,11 +41,7 @@ mod prod {
         /// A map with `shards` shards (a power of two, at least 2).
         pub(crate) fn new(shards: usize) -> Self {
             Self {
-                inner: DashMap::with_capacity_and_hasher_and_shard_amount(
-                    0,
-                    S::default(),
-                    shards,
-                ),
+                inner: DashMap::with_capacity_and_hasher_and_shard_amount(0, S::default(), shards),
             }
         }
 
@@ -144,11 +140,7 @@ mod prod {
         }
     }
 
-    fn apply<K, V, R>(
-        k: &K,
-        v: &mut V,
-        f: impl FnOnce(&K, Option<&mut V>) -> Update<V, R>,
-    ) -> R {
+    fn apply<K, V, R>(k: &K, v: &mut V, f: impl FnOnce(&K, Option<&mut V>) -> Update<V, R>) -> R {
         match f(k, Some(v)) {
             Update::Keep(r) => r,
             Update::Put(new, r) => {
@@ -227,11 +219,12 @@ mod model {
             Q: Hash + Eq + Ord + ?Sized,
         {
             let mut shard = write(self.shard(key));
-            let hit = match shard.range_mut::<Q, _>((
-                std::ops::Bound::Included(key),
-                std::ops::Bound::Included(key),
-            ))
-            .next()
+            let hit = match shard
+                .range_mut::<Q, _>((
+                    std::ops::Bound::Included(key),
+                    std::ops::Bound::Included(key),
+                ))
+                .next()
             {
                 Some((k, v)) => f(k, v),
                 None => false,
