@@ -27,6 +27,9 @@ pub(crate) struct RefEntry {
     /// `Some` for the whole life of a shared entry; taken only when the entry
     /// is dropped or unwrapped.
     file: Option<Arc<FileRec>>,
+    /// Fault injection only: the count was released early.
+    #[cfg(loom)]
+    count_taken: std::sync::atomic::AtomicBool,
 }
 
 impl RefEntry {
@@ -45,6 +48,19 @@ impl RefEntry {
             scope,
             meta,
             file: Some(file),
+            #[cfg(loom)]
+            count_taken: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Fault injection only: hands out the path count while the entry may
+    /// still be shared (see `Fault::ReleaseIgnoringLeases`).
+    #[cfg(loom)]
+    pub(crate) fn take_count_forcibly(&self) -> Option<Arc<FileRec>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        match (&self.file, self.count_taken.swap(true, Relaxed)) {
+            (Some(f), false) => Some(Arc::clone(f)),
+            _ => None,
         }
     }
 
@@ -62,6 +78,10 @@ impl RefEntry {
 
 impl Drop for RefEntry {
     fn drop(&mut self) {
+        #[cfg(loom)]
+        if self.count_taken.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         if let Some(rec) = self.file.take() {
             // Any thread: a due deletion is queued, never done here.
             FileTable::release_anywhere(rec);

@@ -101,15 +101,17 @@ impl ExpiryLanes {
     /// Pops, from every lane, the refs whose slot time is more than
     /// `max_age` before `now`, and hands them to `take` in batches; `take`
     /// reports how many of them it found already gone (garbage).
+    /// `max_age` is asked once per lane; callers pass one snapshot.
     pub(crate) fn pop_expired(
         &self,
         now: u64,
-        max_age: u64,
+        max_age: impl Fn() -> u64,
         mut take: impl FnMut(&[MediaRef]) -> usize,
     ) {
-        let expired = |t: u64| t != EMPTY && now.saturating_sub(t) > max_age;
         let mut batch = Vec::new();
         for lane in self.lanes.iter() {
+            let max_age = max_age();
+            let expired = |t: u64| t != EMPTY && now.saturating_sub(t) > max_age;
             // Acquire: pairs with the Release in `push`/below. A stale value
             // only makes this sweep skip a ref stored concurrently with it.
             if !expired(lane.front.load(Ordering::Acquire)) {

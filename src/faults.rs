@@ -1,9 +1,10 @@
 //! Fault switches for the loom models (built only with `--cfg loom`).
 //!
 //! Each switch breaks one ordering that a model protects, so that the
-//! model's `#[should_panic]` twin can show the model is able to fail. The
-//! switch is per OS thread: loom runs a whole model on the thread that
-//! called `loom::model`, and parallel tests run on other threads.
+//! model's `#[should_panic]` twin shows the model is able to fail. No switch
+//! exists in a normal build. The setting is per OS thread: loom runs all the
+//! threads of a model as coroutines on the thread that called
+//! `loom::model`, and parallel tests run on other OS threads.
 
 use std::cell::Cell;
 
@@ -13,16 +14,35 @@ use std::cell::Cell;
 pub enum Fault {
     /// No fault.
     None,
-    /// The deleter unlinks without committing (no compare-exchange from
-    /// "count zero, armed"), so a store that rejoined the path is ignored.
+    /// The deleter releases a handed-over ref's path count even while a
+    /// lease still holds the ref: the count no longer waits for leases
+    /// (picoclaw's "file deleted mid-upload").
+    ReleaseIgnoringLeases,
+    /// A sweep counts a ref as expired after checking that it is in the map,
+    /// then removes it without looking at the result (check-then-act): a
+    /// concurrent release may have claimed it in between.
+    ExpiryCheckThenAct,
+    /// The deleter unlinks without its compare-exchange from "count zero,
+    /// armed", so a store that rejoined the path meanwhile is ignored
+    /// (picoclaw #1886).
     UnlinkWithoutCommit,
+    /// `store` lists the ref under its scope and inserts it into the ref map
+    /// in two separate critical sections, so a `release_all` in between
+    /// misses it.
+    InsertOutsideScopeLock,
+    /// `close` sends `Shutdown` before taking the deleter's inbox away, so a
+    /// deletion sent in between lands behind `Shutdown` and is lost.
+    ShutdownBeforeTakingInbox,
+    /// A sweep reads the configuration once per lane instead of once.
+    ReloadConfigPerLane,
 }
 
 thread_local! {
     static ACTIVE: Cell<Fault> = const { Cell::new(Fault::None) };
 }
 
-/// Turns a fault on (or off with `Fault::None`) for this thread's models.
+/// Turns a fault on (or off with `Fault::None`) for models run by this
+/// thread.
 pub fn set(f: Fault) {
     ACTIVE.with(|a| a.set(f));
 }

@@ -225,6 +225,13 @@ impl FileTable {
             Job::Entries(entries) => {
                 let n = entries.len() as u64;
                 for e in entries {
+                    #[cfg(loom)]
+                    if crate::faults::active(crate::faults::Fault::ReleaseIgnoringLeases) {
+                        if let Some(rec) = e.take_count_forcibly() {
+                            self.release_here(rec);
+                        }
+                        continue;
+                    }
                     // If a lease still holds the entry, the lease's drop
                     // releases the path later; otherwise release it here.
                     if let Ok(entry) = Arc::try_unwrap(e) {

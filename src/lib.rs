@@ -165,3 +165,8 @@ pub use store::MediaStore;
 #[cfg(loom)]
 #[doc(hidden)]
 pub use sync::MemFs;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -270,6 +270,27 @@ impl MediaStore {
         let id = MediaRef::from_uuid(shared.ids.next());
         let now = shared.now_nanos();
         let rec = pin.rec;
+        #[cfg(loom)]
+        if crate::faults::active(crate::faults::Fault::InsertOutsideScopeLock) {
+            let key = shared.scopes.update(
+                scope,
+                || Frozen::from(scope),
+                |key, ids| {
+                    let k = Frozen::clone(key);
+                    match ids {
+                        Some(ids) => {
+                            ids.push(id);
+                            Update::Keep(k)
+                        }
+                        None => Update::Put(vec![id], k),
+                    }
+                },
+            );
+            let entry = Arc::new(RefEntry::new(id, now, key, meta, rec));
+            shared.refs.insert(id, entry);
+            shared.lanes.push(id, now, &shared.refs);
+            return Ok(id);
+        }
         // Scope shard lock held while the ref enters `refs` (invariant 1).
         shared.scopes.update(
             scope,
@@ -624,11 +645,32 @@ impl Shared {
         // One configuration snapshot for the whole sweep.
         let cfg = self.cleanup.load();
         let max_age = cfg.max_age_nanos();
+        #[cfg(loom)]
+        let reload = crate::faults::active(crate::faults::Fault::ReloadConfigPerLane);
+        let max_age_for_lane = || {
+            #[cfg(loom)]
+            if reload {
+                return self.cleanup.load().max_age_nanos();
+            }
+            max_age
+        };
         let now = self.now_nanos();
         let mut removed: Vec<Arc<RefEntry>> = Vec::new();
-        self.lanes.pop_expired(now, max_age, |ids| {
+        #[allow(unused_mut)]
+        let mut miscounted = 0;
+        self.lanes.pop_expired(now, max_age_for_lane, |ids| {
             let mut gone = 0;
             for id in ids {
+                #[cfg(loom)]
+                if crate::faults::active(crate::faults::Fault::ExpiryCheckThenAct)
+                    && self.refs.contains_key(id)
+                {
+                    match self.refs.remove(id) {
+                        Some((_, entry)) => removed.push(entry),
+                        None => miscounted += 1,
+                    }
+                    continue;
+                }
                 match self.refs.remove(id) {
                     Some((_, entry)) => removed.push(entry),
                     None => gone += 1,
@@ -636,9 +678,10 @@ impl Shared {
             }
             gone
         });
-        let n = removed.len();
-        if n == 0 {
-            return 0;
+        let n = removed.len() + miscounted;
+        if removed.is_empty() {
+            Counters::add(&self.files.counters.expired, n as u64);
+            return n;
         }
         // Detach from scopes, one pass per scope: refs gone from `refs` are
         // dropped from its list, and an emptied scope is removed. Lock
@@ -685,6 +728,15 @@ impl Shared {
         #[cfg(not(loom))]
         if let Some(c) = t.cleaner.take() {
             c.stop();
+        }
+        #[cfg(loom)]
+        if crate::faults::active(crate::faults::Fault::ShutdownBeforeTakingInbox) {
+            let _ = self.files.send(Job::Shutdown);
+            if let Some(h) = t.deleter.take() {
+                let _ = h.join();
+            }
+            self.files.take_inbox();
+            return;
         }
         if let Some(inbox) = self.files.take_inbox() {
             // Last message: every job sent before is carried out first.

@@ -112,7 +112,7 @@ fn r8_store_into_scope_racing_release_all() {
 #[test]
 fn stress_random_operations() {
     const THREADS: usize = 4;
-    const OPS: usize = 60_000;
+    const OPS: usize = 150_000;
     let f = Fixture::new();
     let owned: Arc<Vec<PathBuf>> = Arc::new(
         (0..48)

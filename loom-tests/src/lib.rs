@@ -1,1 +1,64 @@
-//! Shared helpers for the loom models (see `tests/`).
+//! Shared helpers for the loom models in `tests/`.
+//!
+//! Every model runs the store's real code, built with `--cfg loom`: loom's
+//! locks, atomics, threads and channel, two-shard maps, counter ids, a
+//! manual clock and an in-memory file table ([`MemFs`]). Run with
+//!
+//! ```text
+//! LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom -C debug-assertions" \
+//!     cargo test -p mediastore-loom-tests --release
+//! ```
+#![cfg(loom)]
+
+use std::time::{Duration, Instant};
+
+pub use mediastore::faults::{self, Fault};
+pub use mediastore::{CleanupPolicy, ManualClock, MediaMeta, MediaStore, MemFs};
+
+/// Max age used by the models.
+pub const MAX_AGE: Duration = Duration::from_secs(60);
+
+/// A store over `fs` on `clock`, cleaner off.
+pub fn store(fs: &MemFs, clock: &ManualClock) -> MediaStore {
+    MediaStore::builder()
+        .max_age(MAX_AGE)
+        .clock(clock.clone())
+        .background_cleaner(false)
+        .mem_fs(fs.clone())
+        .build()
+        .expect("valid config")
+}
+
+/// `DeleteOnCleanup` metadata.
+pub fn delete() -> MediaMeta {
+    MediaMeta::default()
+}
+
+/// Runs `f` under loom (bounds from `LOOM_*` variables) with `fault` on,
+/// and prints how many interleavings were explored and how long it took.
+pub fn check<F>(name: &str, fault: Fault, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    faults::set(fault);
+    let iterations = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = std::sync::Arc::clone(&iterations);
+    let started = Instant::now();
+    let builder = loom::model::Builder::new();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        builder.check(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            f();
+        })
+    }));
+    faults::set(Fault::None);
+    let n = iterations.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "loom model {name}: {n} iterations in {:.2} s ({})",
+        started.elapsed().as_secs_f64(),
+        if outcome.is_ok() { "passed" } else { "FAILED" }
+    );
+    if let Err(p) = outcome {
+        std::panic::resume_unwind(p);
+    }
+}
