@@ -12,7 +12,6 @@
 //! * A panic while handling one job (it would be a bug) is caught, logged and
 //!   counted; the thread goes on with the next job.
 
-use crate::entry::RefEntry;
 use crate::file::FileRec;
 use crate::files::{Counters, FileTable};
 use crate::sync::channel::{Receiver, Sender};
@@ -20,10 +19,11 @@ use crate::sync::Arc;
 
 /// What the deleter is asked to do.
 pub(crate) enum Job {
-    /// Refs removed from the map by `release_all` or a sweep: release each
-    /// one's path (deleting the file if it was the last holder).
-    Entries(Vec<Arc<RefEntry>>),
-    /// A file whose last holder (a lease) was dropped on another thread.
+    /// Files whose last holder let go (a release, a sweep, or a lease
+    /// dropped on another thread): each is unlinked unless a store rejoined
+    /// its path meanwhile.
+    Files(Vec<Arc<FileRec>>),
+    /// One such file (the last lease of a released ref was dropped).
     File(Arc<FileRec>),
     /// Answer when every earlier job is done.
     Flush(Sender<()>),
@@ -34,7 +34,6 @@ pub(crate) enum Job {
 /// The thread's body.
 pub(crate) fn run(table: Arc<FileTable>, inbox: Receiver<Job>) {
     tracing::debug!("mediastore: deleter thread started");
-    crate::sync::mark_deleter_thread();
     while let Ok(job) = inbox.recv() {
         if matches!(job, Job::Shutdown) {
             break;

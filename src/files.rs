@@ -21,7 +21,6 @@ use std::io;
 use std::path::Path;
 
 use crate::deleter::Job;
-use crate::entry::RefEntry;
 use crate::file::{FileRec, JoinError, Released};
 use crate::sync::{
     channel::Sender, lock, read, write, Arc, Frozen, RwLock, ShardMap, StatCounter, Update,
@@ -148,10 +147,6 @@ impl FileTable {
         match rec.release() {
             Released::Held => {}
             Released::Retire => table.retire(&rec),
-            // Dropped on the deleter thread itself (it lost a race with a
-            // lease's drop): delete now, so that a `Flush` queued behind the
-            // job being handled still finds this deletion done.
-            Released::Delete if crate::sync::on_deleter_thread() => table.unlink(&rec),
             Released::Delete => {
                 Counters::add(&table.counters.pending, 1);
                 if let Err(job) = table.send(Job::File(Arc::clone(&rec))) {
@@ -161,12 +156,25 @@ impl FileTable {
         }
     }
 
-    /// Drops a holder on the deleter thread: a due deletion happens now.
-    fn release_here(&self, rec: Arc<FileRec>) {
+    /// Drops a holder for a caller that batches: a due deletion is pushed
+    /// onto `due` (to be queued with [`FileTable::queue`]).
+    pub(crate) fn release_into(&self, rec: Arc<FileRec>, due: &mut Vec<Arc<FileRec>>) {
         match rec.release() {
             Released::Held => {}
             Released::Retire => self.retire(&rec),
-            Released::Delete => self.unlink(&rec),
+            Released::Delete => due.push(rec),
+        }
+    }
+
+    /// Queues due deletions for the deleter (or carries them out at once
+    /// once the store is closed).
+    pub(crate) fn queue(&self, due: Vec<Arc<FileRec>>) {
+        if due.is_empty() {
+            return;
+        }
+        Counters::add(&self.counters.pending, due.len() as u64);
+        if let Err(job) = self.send(Job::Files(due)) {
+            self.handle(job);
         }
     }
 
@@ -222,23 +230,10 @@ impl FileTable {
     /// Carries out one job (deleter thread, or inline once closed).
     pub(crate) fn handle(&self, job: Job) {
         match job {
-            Job::Entries(entries) => {
-                let n = entries.len() as u64;
-                for e in entries {
-                    #[cfg(loom)]
-                    if crate::faults::active(crate::faults::Fault::ReleaseIgnoringLeases) {
-                        if let Some(rec) = e.take_count_forcibly() {
-                            self.release_here(rec);
-                        }
-                        continue;
-                    }
-                    // If a lease still holds the entry, the lease's drop
-                    // releases the path later; otherwise release it here.
-                    if let Ok(entry) = Arc::try_unwrap(e) {
-                        if let Some(rec) = RefEntry::into_file(entry) {
-                            self.release_here(rec);
-                        }
-                    }
+            Job::Files(files) => {
+                let n = files.len() as u64;
+                for rec in files {
+                    self.unlink(&rec);
                 }
                 Counters::sub(&self.counters.pending, n);
             }

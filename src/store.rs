@@ -19,10 +19,11 @@
 //! 2. Every ref in `refs` has a slot in `lanes` (pushed right after it is
 //!    inserted), so TTL reaches every ref.
 //! 3. Whoever removes a ref from `refs` (release or sweep, exactly one of
-//!    them wins the removal) hands the entry to the deleter thread; the path
-//!    count it holds is released there, or by the last lease, never before
-//!    the removal. Hence a resolve either misses the ref or gets a lease
-//!    whose file stays until the lease is dropped.
+//!    them wins the removal) lets go of its entry afterwards: the path count
+//!    it holds is released then, in memory, or by the last lease's drop if a
+//!    lease still holds the entry, never before the removal. A file that
+//!    becomes due goes to the deleter thread. Hence a resolve either misses
+//!    the ref or gets a lease whose file stays until the lease is dropped.
 //! 4. No file-system call happens in `resolve`, `release_all` or
 //!    `clean_expired`; `store` makes one `lstat`, under no lock.
 //!
@@ -33,6 +34,7 @@
 //! shard → path shard; lane lock → ref shard (compaction). The path count
 //! protocol is described in [`crate::file`].
 
+use std::borrow::Cow;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Component, Path, PathBuf};
@@ -44,7 +46,7 @@ use crate::deleter::{self, Job};
 use crate::entry::RefEntry;
 use crate::error::{ConfigError, ResolveError, StoreError};
 use crate::expiry::ExpiryLanes;
-use crate::file::JoinError;
+use crate::file::{FileRec, JoinError};
 use crate::files::{Counters, FileTable};
 use crate::lease::MediaLease;
 use crate::meta::MediaMeta;
@@ -249,17 +251,27 @@ impl MediaStore {
         let shared = self.shared();
         let abs = absolute(path.as_ref())?;
         let pin = FileTable::pin(&shared.files, &abs).map_err(|e| match e {
-            JoinError::Full | JoinError::Dead => StoreError::TooManyRefs { path: abs.clone() },
+            JoinError::Full | JoinError::Dead => StoreError::TooManyRefs {
+                path: abs.to_path_buf(),
+            },
         })?;
         // The pin keeps any deletion of this path from starting, so what
         // lstat sees now stays true for the new ref (see `crate::file`).
         let refusal = match shared.files.fs().kind(&pin.rec.path) {
             Ok(FileKind::Regular | FileKind::Symlink) => None,
-            Ok(FileKind::Other) => Some(StoreError::NotAFile { path: abs }),
+            Ok(FileKind::Other) => Some(StoreError::NotAFile {
+                path: abs.into_owned(),
+            }),
             Err(source) if source.kind() == std::io::ErrorKind::NotFound => {
-                Some(StoreError::NotFound { path: abs, source })
+                Some(StoreError::NotFound {
+                    path: abs.into_owned(),
+                    source,
+                })
             }
-            Err(source) => Some(StoreError::Io { path: abs, source }),
+            Err(source) => Some(StoreError::Io {
+                path: abs.into_owned(),
+                source,
+            }),
         };
         if let Some(err) = refusal {
             FileTable::release_anywhere(pin.rec);
@@ -628,16 +640,17 @@ impl Shared {
         let Some((_, ids)) = self.scopes.remove(scope) else {
             return 0;
         };
-        let mut removed = Vec::with_capacity(ids.len());
+        let mut n = 0;
+        let mut due = Vec::new();
         for id in ids {
             if let Some((_, entry)) = self.refs.remove(&id) {
                 self.lanes.note_released(id);
-                removed.push(entry);
+                self.let_go(entry, &mut due);
+                n += 1;
             }
         }
-        let n = removed.len();
         Counters::add(&self.files.counters.released, n as u64);
-        self.hand_over(removed);
+        self.files.queue(due);
         n
     }
 
@@ -699,18 +712,35 @@ impl Shared {
             });
         }
         Counters::add(&self.files.counters.expired, n as u64);
-        self.hand_over(removed);
+        let mut due = Vec::new();
+        for entry in removed {
+            self.let_go(entry, &mut due);
+        }
+        self.files.queue(due);
         n
     }
 
-    /// Sends removed entries to the deleter (inline once closed).
-    fn hand_over(&self, removed: Vec<Arc<RefEntry>>) {
-        if removed.is_empty() {
+    /// Lets go of an entry just removed from `refs` (invariant 3). If no
+    /// lease holds it, its path count is released here, in memory only; a
+    /// file that becomes due goes onto `due` for the deleter. If a lease
+    /// holds it, the lease's drop releases the count later.
+    fn let_go(&self, entry: Arc<RefEntry>, due: &mut Vec<Arc<FileRec>>) {
+        #[cfg(loom)]
+        if crate::faults::active(crate::faults::Fault::ReleaseIgnoringLeases) {
+            if let Some(rec) = entry.take_count_forcibly() {
+                self.files.release_into(rec, due);
+            }
             return;
         }
-        Counters::add(&self.files.counters.pending, removed.len() as u64);
-        if let Err(job) = self.files.send(Job::Entries(removed)) {
-            self.files.handle(job);
+        match Arc::try_unwrap(entry) {
+            Ok(entry) => {
+                if let Some(rec) = RefEntry::into_file(entry) {
+                    self.files.release_into(rec, due);
+                }
+            }
+            // Dropping it may still be the last reference if the lease went
+            // away in between; then `RefEntry::drop` queues the file itself.
+            Err(shared) => drop(shared),
         }
     }
 
@@ -792,8 +822,9 @@ fn spawn(
     }
 }
 
-/// Makes `p` absolute and folds `.` and `..` lexically.
-fn absolute(p: &Path) -> Result<PathBuf, StoreError> {
+/// Makes `p` absolute and folds `.` and `..` lexically. An absolute path
+/// with neither (the usual case) is borrowed as it is.
+fn absolute(p: &Path) -> Result<Cow<'_, Path>, StoreError> {
     let invalid = |reason| StoreError::InvalidPath {
         path: p.to_path_buf(),
         reason,
@@ -803,6 +834,10 @@ fn absolute(p: &Path) -> Result<PathBuf, StoreError> {
     }
     if p.as_os_str().as_encoded_bytes().contains(&0) {
         return Err(invalid("the path contains a NUL byte"));
+    }
+    let plain = |c: Component<'_>| !matches!(c, Component::CurDir | Component::ParentDir);
+    if p.is_absolute() && p.components().all(plain) {
+        return Ok(Cow::Borrowed(p));
     }
     let abs = std::path::absolute(p).map_err(|_| invalid("the path cannot be made absolute"))?;
     let mut out = PathBuf::with_capacity(abs.as_os_str().len());
@@ -815,7 +850,7 @@ fn absolute(p: &Path) -> Result<PathBuf, StoreError> {
             }
         }
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 #[allow(dead_code)]

@@ -72,28 +72,6 @@ pub(crate) type Frozen<T> = std::sync::Arc<T>;
 /// model keeps its state space small.
 pub(crate) type StatCounter = std::sync::atomic::AtomicU64;
 
-#[cfg(not(loom))]
-std::thread_local! {
-    static ON_DELETER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-#[cfg(loom)]
-loom::thread_local! {
-    static ON_DELETER: std::cell::Cell<bool> = std::cell::Cell::new(false);
-}
-
-/// Marks the current thread as a store's deleter thread.
-pub(crate) fn mark_deleter_thread() {
-    ON_DELETER.with(|c| c.set(true));
-}
-
-/// Whether the current thread is a deleter thread: a deletion that becomes
-/// due there is carried out at once instead of being queued behind jobs
-/// (such as a `Flush`) that were sent after the one being handled.
-pub(crate) fn on_deleter_thread() -> bool {
-    ON_DELETER.with(|c| c.get())
-}
-
 /// Takes a mutex, ignoring poisoning (see the module invariants).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
