@@ -9,8 +9,13 @@
 //! fails (exit code 1) if any file is left behind or any read fails.
 //!
 //! ```text
-//! cargo run --release --example gateway -- [--seconds N] [--channels N] [--agents N]
+//! cargo run --release --example gateway -- [--seconds N] [--channels N] [--agents N] [--soak N] [--rate N]
 //! ```
+//!
+//! `--soak N` runs for N seconds at a steady 1 000 messages per second per
+//! channel (change it with `--rate N`; 0 is as fast as possible) and reports
+//! the resident memory (RSS) after the first second and at the end; the run
+//! fails if it grew by more than half plus 16 MiB.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -24,6 +29,9 @@ struct Args {
     seconds: u64,
     channels: usize,
     agents: usize,
+    soak: bool,
+    /// Messages per second per channel thread (0: as fast as possible).
+    rate: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -31,6 +39,8 @@ fn parse_args() -> Result<Args, String> {
         seconds: 10,
         channels: 2,
         agents: 2,
+        soak: false,
+        rate: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -44,8 +54,16 @@ fn parse_args() -> Result<Args, String> {
             "--seconds" => a.seconds = num("--seconds")?.max(1),
             "--channels" => a.channels = num("--channels")?.clamp(1, 64) as usize,
             "--agents" => a.agents = num("--agents")?.clamp(1, 64) as usize,
+            "--soak" => {
+                a.seconds = num("--soak")?.max(2);
+                a.soak = true;
+                if a.rate == 0 {
+                    a.rate = 1000;
+                }
+            }
+            "--rate" => a.rate = num("--rate")?,
             "-h" | "--help" => {
-                println!("usage: gateway [--seconds N] [--channels N] [--agents N]");
+                println!("usage: gateway [--seconds N] [--channels N] [--agents N] [--soak N] [--rate N]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}")),
@@ -85,6 +103,7 @@ fn main() {
         .expect("temp dir");
     // Short TTL so that abandoned messages are reclaimed during the run.
     let store = MediaStore::builder()
+        .managed_root(dir.path())
         .max_age(Duration::from_secs(2))
         .sweep_interval(Duration::from_millis(500))
         .build()
@@ -102,7 +121,10 @@ fn main() {
                 bus_tx.clone(),
             );
             let dir = dir.path().to_path_buf();
-            std::thread::spawn(move || channel_thread(c, &dir, &store, &counters, &running, &bus))
+            let rate = args.rate;
+            std::thread::spawn(move || {
+                channel_thread(c, &dir, &store, &counters, &running, &bus, rate)
+            })
         })
         .collect();
     drop(bus_tx);
@@ -115,6 +137,7 @@ fn main() {
 
     let start = Instant::now();
     let mut last = (0u64, 0u64);
+    let mut rss_start = 0u64;
     for sec in 1..=args.seconds {
         let next = start + Duration::from_secs(sec);
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
@@ -123,15 +146,19 @@ fn main() {
             counters.resolves.load(Ordering::Relaxed),
         );
         let s = store.stats();
+        if sec == 1 {
+            rss_start = rss_bytes();
+        }
         println!(
-            "[{sec:>3}s] stored {:>8}/s  resolves {:>8}/s  live refs {:>6}  scopes {:>5}  deleted {:>8}  expired {:>6}  pending {:>5}",
+            "[{sec:>3}s] stored {:>8}/s  resolves {:>8}/s  live refs {:>6}  scopes {:>5}  deleted {:>8}  expired {:>6}  pending {:>5}  rss {:>4} MiB",
             stored - last.0,
             resolves - last.1,
             s.live_refs,
             s.scopes,
             s.files_deleted,
             s.refs_expired,
-            s.pending_deletions
+            s.pending_deletions,
+            rss_bytes() >> 20
         );
         let _ = std::io::stdout().flush();
         last = (stored, resolves);
@@ -221,11 +248,33 @@ fn main() {
     );
     println!("live refs         {:>12}", s.live_refs);
     println!("files left        {:>12}", files_left);
+    let rss_end = rss_bytes();
+    let mut grew = false;
+    if args.soak {
+        println!(
+            "rss               {:>9} MiB after 1 s, {} MiB at the end",
+            rss_start >> 20,
+            rss_end >> 20
+        );
+        grew = rss_end > rss_start + rss_start / 2 + (16 << 20);
+    }
     store.close();
     if files_left != 0 || c.read_failures.load(Ordering::Relaxed) != 0 || s.deletion_errors != 0 {
         eprintln!("gateway: FAILED (files left, read failures or deletion errors)");
         std::process::exit(1);
     }
+    if grew {
+        eprintln!("gateway: FAILED (memory grew during the soak)");
+        std::process::exit(1);
+    }
+}
+
+/// Resident memory of this process (Linux; 0 elsewhere).
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
 }
 
 fn channel_thread(
@@ -235,11 +284,18 @@ fn channel_thread(
     counters: &Counters,
     running: &AtomicBool,
     bus: &crossbeam_channel::Sender<Message>,
+    rate: u64,
 ) {
     let mut n: u64 = 0;
     let payload = vec![0x5au8; 2048];
+    let started = Instant::now();
     while running.load(Ordering::Relaxed) {
         n += 1;
+        if rate > 0 {
+            // Steady pace: message n is due at n / rate seconds.
+            let due = started + Duration::from_secs_f64(n as f64 / rate as f64);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
         let scope = format!("chan{c}:chat{}:msg{n}", n % 97);
         let attachments = 1 + (n % 3) as usize;
         let mut refs = Vec::with_capacity(attachments);

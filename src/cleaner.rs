@@ -23,6 +23,9 @@ const IDLE_WAIT: Duration = Duration::from_secs(3600);
 enum Ctl {
     /// The configuration changed: re-read it now.
     Wake,
+    /// Answer, to prove the thread is alive and has handled every earlier
+    /// message.
+    Ping(Sender<()>),
     /// Exit.
     Stop,
 }
@@ -53,6 +56,13 @@ impl Cleaner {
     /// Asks the cleaner to re-read its configuration.
     pub(crate) fn wake(&self) {
         let _ = self.ctl.send(Ctl::Wake);
+    }
+
+    /// Whether the thread answers within `wait` (after handling every
+    /// earlier message).
+    pub(crate) fn alive(&self, wait: Duration) -> bool {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.ctl.send(Ctl::Ping(tx)).is_ok() && rx.recv_timeout(wait).is_ok()
     }
 
     /// Stops and joins the thread.
@@ -93,6 +103,9 @@ fn run(shared: &Shared, ctl: &Receiver<Ctl>) {
         };
         match ctl.recv_timeout(wait) {
             Ok(Ctl::Wake) | Err(RecvTimeoutError::Timeout) => sweep(shared),
+            Ok(Ctl::Ping(ack)) => {
+                let _ = ack.send(());
+            }
             Ok(Ctl::Stop) | Err(RecvTimeoutError::Disconnected) => break,
         }
     }

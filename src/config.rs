@@ -117,6 +117,9 @@ pub struct MediaStoreBuilder {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) background_cleaner: bool,
     pub(crate) shards: usize,
+    pub(crate) roots: Vec<std::path::PathBuf>,
+    pub(crate) orphan_sweep: bool,
+    pub(crate) retry: crate::deleter::RetryPolicy,
     #[cfg(loom)]
     pub(crate) fs: crate::sync::MemFs,
 }
@@ -128,6 +131,9 @@ impl Default for MediaStoreBuilder {
             clock: Arc::new(SystemClock::new()),
             background_cleaner: true,
             shards: 64,
+            roots: Vec::new(),
+            orphan_sweep: true,
+            retry: crate::deleter::RetryPolicy::default(),
             #[cfg(loom)]
             fs: crate::sync::MemFs::new(),
         }
@@ -226,6 +232,71 @@ impl MediaStoreBuilder {
         self
     }
 
+    /// Adds a managed root: a folder whose files the store may delete
+    /// (created if missing). `DeleteOnCleanup` files must lie strictly
+    /// inside one; `ForgetOnly` files may live anywhere. Without any call,
+    /// the one root is `mediastore` in the OS temp dir.
+    ///
+    /// ```
+    /// use mediastore::{MediaMeta, MediaStore, StoreError};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let elsewhere = tempfile::tempdir()?;
+    /// # std::fs::write(elsewhere.path().join("user.txt"), b"x")?;
+    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
+    /// let outside = elsewhere.path().join("user.txt");
+    /// assert!(matches!(
+    ///     store.store(&outside, MediaMeta::default(), "s"),
+    ///     Err(StoreError::OutsideManagedRoots { .. })
+    /// ));
+    /// assert!(store.store(&outside, MediaMeta::forget_only(), "s").is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn managed_root(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.roots.push(dir.into());
+        self
+    }
+
+    /// Whether `build` sweeps the managed roots for orphans: files older
+    /// than `max_age` (by modification time) that no live store in this
+    /// process knows, left by an earlier run (default: on). The sweep runs
+    /// on the deleter thread and is counted in
+    /// [`Stats::orphans_deleted`](crate::Stats::orphans_deleted).
+    ///
+    /// ```
+    /// # use mediastore::MediaStore;
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = MediaStore::builder().managed_root(dir.path()).orphan_sweep(false).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn orphan_sweep(mut self, on: bool) -> Self {
+        self.orphan_sweep = on;
+        self
+    }
+
+    /// How failed deletions (other than not-found) are retried: `attempts`
+    /// in all, the first included, waiting `first_backoff` before the
+    /// second and twice as long before each further one, on the store's
+    /// clock (default: 5 attempts, 200 ms). What still fails is kept in
+    /// [`MediaStore::failed_deletions`]. Zero attempts is a build error.
+    ///
+    /// ```
+    /// # use mediastore::MediaStore;
+    /// # use std::time::Duration;
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = MediaStore::builder()
+    ///     .managed_root(dir.path())
+    ///     .deletion_retries(3, Duration::from_secs(1))
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn deletion_retries(mut self, attempts: u32, first_backoff: Duration) -> Self {
+        self.retry = crate::deleter::RetryPolicy {
+            attempts,
+            first_backoff,
+        };
+        self
+    }
+
     /// Under loom: the in-memory file table the store uses.
     #[cfg(loom)]
     #[doc(hidden)]
@@ -238,8 +309,9 @@ impl MediaStoreBuilder {
     /// unless switched off) and returns the store.
     ///
     /// # Errors
-    /// [`ConfigError`] for a zero or oversized duration, or if a thread
-    /// cannot be started.
+    /// [`ConfigError`] for a zero or oversized duration, zero deletion
+    /// attempts, a managed root that cannot be created or opened, or a
+    /// thread that cannot be started.
     ///
     /// ```
     /// # use mediastore::MediaStore;
@@ -249,6 +321,9 @@ impl MediaStoreBuilder {
     /// ```
     pub fn build(self) -> Result<MediaStore, ConfigError> {
         self.cleanup.validate()?;
+        if self.retry.attempts == 0 {
+            return Err(ConfigError::ZeroAttempts);
+        }
         MediaStore::from_builder(self)
     }
 }

@@ -14,11 +14,14 @@ use crate::MediaRef;
 ///
 /// ```
 /// use mediastore::{MediaMeta, MediaStore, StoreError};
+/// # let dir = tempfile::tempdir()?;
 ///
-/// let store = MediaStore::new();
-/// let err = store.store("/no/such/file", MediaMeta::default(), "s").unwrap_err();
+/// let store = MediaStore::builder().managed_root(dir.path()).build()?;
+/// let missing = dir.path().join("no-such-file");
+/// let err = store.store(&missing, MediaMeta::default(), "s").unwrap_err();
 /// assert!(matches!(err, StoreError::NotFound { .. }));
 /// assert_eq!(err.io_kind(), Some(std::io::ErrorKind::NotFound));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -54,6 +57,13 @@ pub enum StoreError {
         path: PathBuf,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// A `DeleteOnCleanup` file outside every managed root: the store only
+    /// deletes what lies beneath a root it was given.
+    #[error("{path:?} is outside every managed root; store it ForgetOnly or move it into a managed root")]
+    OutsideManagedRoots {
+        /// The absolute path.
+        path: PathBuf,
     },
     /// One path already has about a billion live refs and leases.
     #[error("too many refs to {path:?}")]
@@ -169,6 +179,18 @@ pub enum ConfigError {
         field: &'static str,
         /// The value given.
         value: Duration,
+    },
+    /// `deletion_retries` with zero attempts.
+    #[error("deletion attempts must be at least 1")]
+    ZeroAttempts,
+    /// A managed root is not a usable directory.
+    #[error("managed root {path:?}: {source}")]
+    Root {
+        /// The root.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
     },
     /// A background thread could not be started.
     #[error("cannot start the {thread} thread: {source}")]

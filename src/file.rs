@@ -36,6 +36,11 @@
 //!    a fresh record, so its `lstat` happens after the unlink: either the
 //!    file is gone and the store fails with not-found, or the file was made
 //!    anew and the new ref keeps it (picoclaw #1886 cannot happen).
+//! 6. If the unlink fails (permission denied, busy...), the deleter undoes
+//!    its commit before releasing `unlink_lock` ([`FileRec::uncommit`]): the
+//!    record is due again and stays in the path map, so a store may still
+//!    rejoin it (the file exists and is kept), and the next retry commits
+//!    anew. A retry never deletes a file that a newer ref uses.
 //!
 //! # Synchronization
 //!
@@ -189,6 +194,22 @@ impl FileRec {
             .is_ok()
     }
 
+    /// Undoes a commit after a failed unlink (call with `unlink_lock` held):
+    /// the file is due again, so a store may rejoin it (cancelling the
+    /// retry) and a retry commits afresh.
+    pub(crate) fn uncommit(&self) {
+        // AcqRel: as for `begin_unlink`; only the committer can be here.
+        let _ =
+            self.state
+                .compare_exchange(ARMED | DEAD, ARMED, Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    /// Whether the lifetime is over with its deletion still due (count 0,
+    /// armed, not forget-only, not dead): a failed deletion nobody revived.
+    pub(crate) fn is_due(&self) -> bool {
+        self.state.load(Ordering::Acquire) == ARMED
+    }
+
     /// Ends a lifetime that must not be unlinked: succeeds only from count 0.
     pub(crate) fn retire(&self) -> bool {
         let mut s = self.state.load(Ordering::Acquire);
@@ -227,7 +248,12 @@ mod tests {
 
     fn rec() -> FileRec {
         let (tx, _rx) = crate::sync::channel::unbounded();
-        let table = Arc::new(FileTable::new(2, crate::sync::Fs::default(), tx));
+        let fs = crate::sync::Fs::new(crate::roots::Roots::open(&[]).unwrap());
+        let retries = crate::deleter::Retries::new(
+            crate::deleter::RetryPolicy::default(),
+            std::sync::Arc::new(crate::clock::SystemClock::new()),
+        );
+        let table = Arc::new(FileTable::new(2, fs, tx, retries));
         FileRec::new(Frozen::from(Path::new("/x")), table)
     }
 

@@ -7,25 +7,30 @@
 //! Invariants:
 //!
 //! * The path map holds at most one record per absolute path; a record in it
-//!   is live, due for deletion (count 0, not yet committed) or `DEAD` and
-//!   about to be removed by whoever killed it.
-//! * Joins and replacements happen under the path's shard lock; the deleter
-//!   removes a record only if it is still the one in the map (pointer
-//!   equality), so it never removes a successor.
-//! * No file I/O happens under a map lock. The only I/O under any lock is the
-//!   deleter's `unlink`, under that one record's `unlink_lock`.
-//! * A due deletion goes to the deleter thread while one runs; once the store
-//!   is closed it is carried out by the thread that made it due.
+//!   is live, due for deletion (count 0, not committed: queued, waiting for
+//!   a retry, or in the failed list) or `DEAD` and about to be removed by
+//!   whoever killed it.
+//! * Joins and replacements happen under the path's shard lock; a record is
+//!   removed only if it is still the one in the map (pointer equality), so
+//!   nobody ever removes a successor.
+//! * No file I/O happens under a map lock. The only I/O under any lock is
+//!   the unlink, under that one record's `unlink_lock`.
+//! * A due deletion goes to the deleter thread while one runs; once the
+//!   store is closed it is carried out by the thread that made it due.
+//! * A failed unlink leaves the record due (see [`crate::file`], step 6) and
+//!   puts it on the retry schedule (deleter) or in the failed list (inline);
+//!   nothing is dropped silently.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::deleter::Job;
+use crate::deleter::{Job, Retries};
+use crate::entry::RefEntry;
 use crate::file::{FileRec, JoinError, Released};
-use crate::sync::{
-    channel::Sender, lock, read, write, Arc, Frozen, RwLock, ShardMap, StatCounter, Update,
-};
-use crate::sync::{Fs, Ordering};
+#[cfg(not(loom))]
+use crate::meta::CleanupPolicy;
+use crate::sync::{channel::Sender, lock, read, write, Arc, Frozen, Mutex, RwLock, ShardMap};
+use crate::sync::{Fs, Ordering, StatCounter, Update};
 
 /// Counters behind [`Stats`](crate::Stats). Relaxed: they are statistics,
 /// read without any ordering promise.
@@ -37,6 +42,8 @@ pub(crate) struct Counters {
     pub(crate) errors: StatCounter,
     pub(crate) released: StatCounter,
     pub(crate) expired: StatCounter,
+    pub(crate) retrying: StatCounter,
+    pub(crate) orphans: StatCounter,
 }
 
 impl Counters {
@@ -46,9 +53,32 @@ impl Counters {
     pub(crate) fn sub(c: &StatCounter, n: u64) {
         c.fetch_sub(n, Ordering::Relaxed);
     }
+    pub(crate) fn set(c: &StatCounter, n: u64) {
+        c.store(n, Ordering::Relaxed);
+    }
     pub(crate) fn get(c: &StatCounter) -> u64 {
         c.load(Ordering::Relaxed)
     }
+}
+
+/// What became of one unlink attempt.
+#[derive(Debug)]
+pub(crate) enum Unlink {
+    /// The file was removed.
+    Done,
+    /// The file was already gone.
+    Gone,
+    /// Not committed: a store rejoined the path, or it was handled already.
+    Skipped,
+    /// The OS refused; the record is due again.
+    Failed(io::Error),
+}
+
+/// A deletion that ran out of attempts.
+pub(crate) struct Failed {
+    pub(crate) rec: Arc<FileRec>,
+    pub(crate) attempts: u32,
+    pub(crate) error: io::Error,
 }
 
 /// See the module doc.
@@ -59,6 +89,10 @@ pub(crate) struct FileTable {
     /// sends `Shutdown`, so no job can land behind `Shutdown` and be lost.
     deleter: RwLock<Option<Sender<Job>>>,
     fs: Fs,
+    /// Deletions that failed every attempt, until `retry_failed`. A plain
+    /// mutex: touched only on failures and by the user's inspection.
+    failed: Mutex<Vec<Failed>>,
+    retries: Retries,
     pub(crate) counters: Counters,
 }
 
@@ -73,20 +107,38 @@ impl std::fmt::Debug for FileTable {
 /// A pin on a path, taken by `store` before it looks at the file.
 pub(crate) struct Pin {
     pub(crate) rec: Arc<FileRec>,
+    /// The pin started a lifetime (no ref or lease held the path before).
+    #[cfg_attr(loom, allow(dead_code))] // read by the orphan sweep only
+    pub(crate) fresh: bool,
 }
 
 impl FileTable {
-    pub(crate) fn new(shards: usize, fs: Fs, deleter: Sender<Job>) -> Self {
+    pub(crate) fn new(shards: usize, fs: Fs, deleter: Sender<Job>, retries: Retries) -> Self {
         Self {
             paths: ShardMap::new(shards),
             deleter: RwLock::new(Some(deleter)),
             fs,
+            failed: Mutex::new(Vec::new()),
+            retries,
             counters: Counters::default(),
         }
     }
 
+    /// The retry schedule of failed unlinks.
+    pub(crate) fn retries(&self) -> &Retries {
+        &self.retries
+    }
+
     pub(crate) fn fs(&self) -> &Fs {
         &self.fs
+    }
+
+    /// Whether some ref or lease of this store holds `path` now.
+    #[allow(dead_code)]
+    pub(crate) fn knows(&self, path: &Path) -> bool {
+        self.paths
+            .get_with(path, |rec| rec.holders() > 0)
+            .unwrap_or(false)
     }
 
     /// Pins `path` (absolute): joins its live record, cancels its due
@@ -94,40 +146,45 @@ impl FileTable {
     /// progress. The file is not looked at here.
     pub(crate) fn pin(this: &Arc<Self>, path: &Path) -> Result<Pin, JoinError> {
         enum Step {
-            Got(Arc<FileRec>),
+            Got(Arc<FileRec>, bool),
             WaitFor(Arc<FileRec>),
             Full,
         }
         let mut waited: Option<Arc<FileRec>> = None;
         loop {
             // Under the path's shard write lock: join or replace atomically
-            // with respect to other stores and to the deleter's removal.
+            // with respect to other stores and to removals.
             let step = this.paths.update(
                 path,
                 || Frozen::from(path),
                 |key, slot| match slot {
-                    Some(rec) => match rec.try_join() {
-                        Ok(()) => Update::Keep(Step::Got(Arc::clone(rec))),
-                        Err(JoinError::Full) => Update::Keep(Step::Full),
-                        Err(JoinError::Dead) => {
-                            if waited.as_ref().is_some_and(|w| Arc::ptr_eq(w, rec)) {
-                                // Its unlink (if any) is over: replace it.
-                                let fresh =
-                                    Arc::new(FileRec::new(Frozen::clone(key), Arc::clone(this)));
-                                Update::Put(Arc::clone(&fresh), Step::Got(fresh))
-                            } else {
-                                Update::Keep(Step::WaitFor(Arc::clone(rec)))
+                    Some(rec) => {
+                        let was_held = rec.holders() > 0;
+                        match rec.try_join() {
+                            Ok(()) => Update::Keep(Step::Got(Arc::clone(rec), !was_held)),
+                            Err(JoinError::Full) => Update::Keep(Step::Full),
+                            Err(JoinError::Dead) => {
+                                if waited.as_ref().is_some_and(|w| Arc::ptr_eq(w, rec)) {
+                                    // Its unlink (if any) is over: replace it.
+                                    let fresh = Arc::new(FileRec::new(
+                                        Frozen::clone(key),
+                                        Arc::clone(this),
+                                    ));
+                                    Update::Put(Arc::clone(&fresh), Step::Got(fresh, true))
+                                } else {
+                                    Update::Keep(Step::WaitFor(Arc::clone(rec)))
+                                }
                             }
                         }
-                    },
+                    }
                     None => {
                         let fresh = Arc::new(FileRec::new(Frozen::clone(key), Arc::clone(this)));
-                        Update::Put(Arc::clone(&fresh), Step::Got(fresh))
+                        Update::Put(Arc::clone(&fresh), Step::Got(fresh, true))
                     }
                 },
             );
             match step {
-                Step::Got(rec) => return Ok(Pin { rec }),
+                Step::Got(rec, fresh) => return Ok(Pin { rec, fresh }),
                 Step::Full => return Err(JoinError::Full),
                 Step::WaitFor(rec) => {
                     // Outside every map lock: the deleter holds this lock
@@ -141,18 +198,18 @@ impl FileTable {
     }
 
     /// Drops a holder from a thread that must not touch the file system
-    /// (any caller's thread): a due deletion is queued.
+    /// (any caller's thread): a due deletion is queued. On the deleter
+    /// thread itself the deletion happens at once, so that a `Flush` queued
+    /// behind the job being handled still finds it done.
     pub(crate) fn release_anywhere(rec: Arc<FileRec>) {
         let table = &rec.table;
         match rec.release() {
             Released::Held => {}
             Released::Retire => table.retire(&rec),
-            Released::Delete => {
-                Counters::add(&table.counters.pending, 1);
-                if let Err(job) = table.send(Job::File(Arc::clone(&rec))) {
-                    table.handle(job);
-                }
+            Released::Delete if crate::sync::on_deleter_thread() => {
+                crate::deleter::unlink_now(table, &rec);
             }
+            Released::Delete => table.queue(vec![Arc::clone(&rec)]),
         }
     }
 
@@ -166,6 +223,29 @@ impl FileTable {
         }
     }
 
+    /// Lets go of an entry just removed from the ref map. If no lease holds
+    /// it, its path count is released now (due files go onto `due`); if a
+    /// lease holds it, the lease's drop releases the count later.
+    pub(crate) fn let_go(&self, entry: Arc<RefEntry>, due: &mut Vec<Arc<FileRec>>) {
+        #[cfg(loom)]
+        if crate::faults::active(crate::faults::Fault::ReleaseIgnoringLeases) {
+            if let Some(rec) = entry.take_count_forcibly() {
+                self.release_into(rec, due);
+            }
+            return;
+        }
+        match Arc::try_unwrap(entry) {
+            Ok(entry) => {
+                if let Some(rec) = RefEntry::into_file(entry) {
+                    self.release_into(rec, due);
+                }
+            }
+            // Dropping it may still be the last reference if the lease went
+            // away in between; then `RefEntry::drop` queues the file itself.
+            Err(shared) => drop(shared),
+        }
+    }
+
     /// Queues due deletions for the deleter (or carries them out at once
     /// once the store is closed).
     pub(crate) fn queue(&self, due: Vec<Arc<FileRec>>) {
@@ -174,42 +254,98 @@ impl FileTable {
         }
         Counters::add(&self.counters.pending, due.len() as u64);
         if let Err(job) = self.send(Job::Files(due)) {
-            self.handle(job);
+            self.handle_inline(job);
         }
     }
 
     /// Ends a lifetime that keeps its file, and forgets the path.
-    fn retire(&self, rec: &Arc<FileRec>) {
+    pub(crate) fn retire(&self, rec: &Arc<FileRec>) {
         if rec.retire() {
             self.paths
                 .remove_if_mut(&*rec.path, |_, cur| Arc::ptr_eq(cur, rec));
         }
     }
 
-    /// Commits and carries out a due deletion (deleter thread, or the
-    /// releasing thread once the store is closed).
-    fn unlink(&self, rec: &Arc<FileRec>) {
-        let committed = {
+    /// One unlink attempt of a due file: commit, unlink, and either forget
+    /// the path (done, gone) or undo the commit (failed). Counts the
+    /// outcome; logging and retries are the caller's.
+    pub(crate) fn unlink(&self, rec: &Arc<FileRec>) -> Unlink {
+        let outcome = {
             let _window = lock(&rec.unlink_lock);
-            let committed = rec.begin_unlink();
-            if committed {
-                match self.fs.remove_file(&rec.path) {
-                    Ok(()) => Counters::add(&self.counters.deleted, 1),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        Counters::add(&self.counters.not_found, 1)
-                    }
-                    Err(e) => {
-                        Counters::add(&self.counters.errors, 1);
-                        tracing::warn!(path = %rec.path.display(), error = %e, "mediastore: cannot delete media file");
-                    }
+            if !rec.begin_unlink() {
+                return Unlink::Skipped;
+            }
+            match self.fs.remove_file(&rec.path) {
+                Ok(()) => Unlink::Done,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Unlink::Gone,
+                Err(e) => {
+                    rec.uncommit();
+                    Unlink::Failed(e)
                 }
             }
-            committed
         };
-        if committed {
+        match &outcome {
+            Unlink::Done => Counters::add(&self.counters.deleted, 1),
+            Unlink::Gone => Counters::add(&self.counters.not_found, 1),
+            Unlink::Failed(_) => Counters::add(&self.counters.errors, 1),
+            Unlink::Skipped => {}
+        }
+        if matches!(outcome, Unlink::Done | Unlink::Gone) {
             self.paths
                 .remove_if_mut(&*rec.path, |_, cur| Arc::ptr_eq(cur, rec));
         }
+        outcome
+    }
+
+    /// Records a deletion that ran out of attempts.
+    pub(crate) fn give_up(&self, rec: Arc<FileRec>, attempts: u32, error: io::Error) {
+        tracing::error!(
+            path = %rec.path.display(),
+            attempts,
+            error = %error,
+            "mediastore: giving up deleting a media file; see failed_deletions()"
+        );
+        lock(&self.failed).push(Failed {
+            rec,
+            attempts,
+            error,
+        });
+    }
+
+    /// The failed deletions that are still due (a store may have revived
+    /// some meanwhile; those are dropped from the list here).
+    pub(crate) fn failed(&self) -> Vec<(PathBuf, u32, io::ErrorKind, String)> {
+        let mut list = lock(&self.failed);
+        list.retain(|f| f.rec.is_due());
+        list.iter()
+            .map(|f| {
+                (
+                    f.rec.path.to_path_buf(),
+                    f.attempts,
+                    f.error.kind(),
+                    f.error.to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Number of failed deletions still due.
+    pub(crate) fn failed_count(&self) -> u64 {
+        let mut list = lock(&self.failed);
+        list.retain(|f| f.rec.is_due());
+        list.len() as u64
+    }
+
+    /// Queues every failed deletion again (with a fresh attempt budget).
+    pub(crate) fn retry_failed(&self) -> usize {
+        let due: Vec<Arc<FileRec>> = std::mem::take(&mut *lock(&self.failed))
+            .into_iter()
+            .filter(|f| f.rec.is_due())
+            .map(|f| f.rec)
+            .collect();
+        let n = due.len();
+        self.queue(due);
+        n
     }
 
     /// Hands a job to the deleter; gives it back if the store is closed.
@@ -227,23 +363,37 @@ impl FileTable {
         write(&self.deleter).take()
     }
 
-    /// Carries out one job (deleter thread, or inline once closed).
-    pub(crate) fn handle(&self, job: Job) {
+    /// Carries out a job on the calling thread, once the store is closed:
+    /// one attempt per file; failures go to the failed list.
+    pub(crate) fn handle_inline(&self, job: Job) {
         match job {
             Job::Files(files) => {
                 let n = files.len() as u64;
                 for rec in files {
-                    self.unlink(&rec);
+                    if let Unlink::Failed(e) = self.unlink(&rec) {
+                        self.give_up(rec, 1, e);
+                    }
                 }
                 Counters::sub(&self.counters.pending, n);
             }
-            Job::File(rec) => {
-                self.unlink(&rec);
-                Counters::sub(&self.counters.pending, 1);
+            Job::Release(entries) => {
+                let n = entries.len() as u64;
+                let mut due = Vec::new();
+                for e in entries {
+                    self.let_go(e, &mut due);
+                }
+                for rec in due {
+                    if let Unlink::Failed(e) = self.unlink(&rec) {
+                        self.give_up(rec, 1, e);
+                    }
+                }
+                Counters::sub(&self.counters.pending, n);
             }
             Job::Flush(ack) => {
                 let _ = ack.send(());
             }
+            #[cfg(not(loom))]
+            Job::SweepOrphans(_) => {}
             Job::Shutdown => {}
         }
     }
@@ -255,9 +405,36 @@ impl FileTable {
         self.paths.clear();
     }
 
-    /// Number of paths known (statistics).
-    #[allow(dead_code)]
+    /// Number of paths known: held by refs or leases, or due.
     pub(crate) fn paths(&self) -> usize {
         self.paths.len()
+    }
+
+    /// Deletes an orphan (a file under a managed root that no ref knows)
+    /// through the normal lifetime protocol, so that a `store` of the same
+    /// path racing the sweep either keeps the file or sees it gone.
+    /// Returns whether the file was removed.
+    #[cfg(not(loom))]
+    pub(crate) fn delete_orphan(this: &Arc<Self>, path: &Path) -> bool {
+        let Ok(pin) = Self::pin(this, path) else {
+            return false;
+        };
+        if !pin.fresh {
+            // Somebody holds it: not an orphan after all.
+            let mut due = Vec::new();
+            this.release_into(pin.rec, &mut due);
+            this.queue(due);
+            return false;
+        }
+        pin.rec.confirm(CleanupPolicy::DeleteOnCleanup);
+        let rec = pin.rec;
+        match rec.release() {
+            Released::Delete => matches!(crate::deleter::unlink_now(this, &rec), Unlink::Done),
+            Released::Retire => {
+                this.retire(&rec);
+                false
+            }
+            Released::Held => false,
+        }
     }
 }

@@ -24,7 +24,7 @@ use crate::MediaRef;
 /// # let path = dir.path().join("a.jpg");
 /// # std::fs::write(&path, b"x")?;
 ///
-/// let store = MediaStore::new();
+/// let store = MediaStore::builder().managed_root(dir.path()).build()?;
 /// let r = store.store(&path, MediaMeta::default(), "msg-1")?;
 /// let lease = store.resolve(&r)?;
 /// store.release_all("msg-1");
@@ -52,7 +52,7 @@ impl MediaLease {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("a.jpg");
     /// # std::fs::write(&path, b"x")?;
-    /// let store = MediaStore::new();
+    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
     /// let r = store.store(&path, MediaMeta::default(), "s")?;
     /// assert_eq!(store.resolve(&r)?.path(), path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -68,7 +68,7 @@ impl MediaLease {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("a.jpg");
     /// # std::fs::write(&path, b"x")?;
-    /// let store = MediaStore::new();
+    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
     /// let meta = MediaMeta { filename: "a.jpg".into(), ..MediaMeta::default() };
     /// let r = store.store(&path, meta.clone(), "s")?;
     /// assert_eq!(store.resolve(&r)?.meta(), &meta);
@@ -85,7 +85,7 @@ impl MediaLease {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("a.jpg");
     /// # std::fs::write(&path, b"x")?;
-    /// let store = MediaStore::new();
+    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
     /// let r = store.store(&path, MediaMeta::default(), "s")?;
     /// assert_eq!(store.resolve(&r)?.media_ref(), r);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -101,7 +101,7 @@ impl MediaLease {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("a.jpg");
     /// # std::fs::write(&path, b"x")?;
-    /// let store = MediaStore::new();
+    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
     /// let r = store.store(&path, MediaMeta::default(), "telegram:42:7")?;
     /// assert_eq!(store.resolve(&r)?.scope(), "telegram:42:7");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -120,7 +120,7 @@ impl MediaLease {
     /// # std::fs::write(&path, b"x")?;
     /// let clock = ManualClock::new();
     /// clock.advance(Duration::from_secs(5));
-    /// let store = MediaStore::builder().clock(clock).build()?;
+    /// let store = MediaStore::builder().managed_root(dir.path()).clock(clock).build()?;
     /// let r = store.store(&path, MediaMeta::default(), "s")?;
     /// assert_eq!(store.resolve(&r)?.stored_at(), Duration::from_secs(5));
     /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -18,7 +18,7 @@
 //! # let path = dir.path().join("photo.jpg");
 //! # std::fs::write(&path, b"jpeg bytes")?;
 //!
-//! let store = MediaStore::new();
+//! let store = MediaStore::builder().managed_root(dir.path()).build()?;
 //! let meta = MediaMeta {
 //!     filename: "photo.jpg".into(),
 //!     content_type: "image/jpeg".into(),
@@ -53,7 +53,7 @@
 //! # let dir = tempfile::tempdir()?;
 //! # let path = dir.path().join("voice.ogg");
 //! # std::fs::write(&path, b"ogg")?;
-//! let store = MediaStore::new();
+//! let store = MediaStore::builder().managed_root(dir.path()).build()?;
 //! let r = store.store(&path, MediaMeta::default(), "msg")?;
 //! let uploading = store.resolve(&r)?;
 //! store.release_all("msg");
@@ -78,7 +78,7 @@
 //! # let dir = tempfile::tempdir()?;
 //! # let path = dir.path().join("report.pdf");
 //! # std::fs::write(&path, b"pdf")?;
-//! let store = MediaStore::new();
+//! let store = MediaStore::builder().managed_root(dir.path()).build()?;
 //! store.store(&path, MediaMeta::default(), "inbound")?;
 //! store.store(&path, MediaMeta::forget_only(), "tool:send_file")?;
 //! store.release_all("inbound");
@@ -104,6 +104,7 @@
 //! # std::fs::write(&path, b"png")?;
 //! let clock = ManualClock::new();
 //! let store = MediaStore::builder()
+//!     .managed_root(dir.path())
 //!     .max_age(Duration::from_secs(30 * 60))
 //!     .clock(clock.clone())
 //!     .build()?;
@@ -142,12 +143,16 @@ mod files;
 mod lease;
 mod media_ref;
 mod meta;
+mod report;
+mod roots;
 mod stats;
 mod store;
 mod sync;
 
 #[cfg(not(loom))]
 mod cleaner;
+#[cfg(not(loom))]
+mod orphans;
 
 #[cfg(loom)]
 #[doc(hidden)]
@@ -159,6 +164,7 @@ pub use error::{ConfigError, ParseRefError, ResolveError, StoreError};
 pub use lease::MediaLease;
 pub use media_ref::{MediaRef, MEDIA_REF_PREFIX};
 pub use meta::{CleanupPolicy, MediaMeta};
+pub use report::{FailedDeletion, ShutdownReport};
 pub use stats::Stats;
 pub use store::MediaStore;
 

@@ -21,8 +21,15 @@ pub struct Stats {
     pub files_deleted: u64,
     /// Deletions that found the file already gone (not an error).
     pub files_already_gone: u64,
-    /// Deletions that failed (permission denied, busy...), each logged.
+    /// Failed unlink attempts (permission denied, busy...), retries included.
     pub deletion_errors: u64,
+    /// Deletions waiting for a retry.
+    pub deletion_retries_pending: u64,
+    /// Deletions that failed every attempt (see
+    /// [`MediaStore::failed_deletions`](crate::MediaStore::failed_deletions)).
+    pub deletions_failed: u64,
+    /// Files removed by orphan sweeps.
+    pub orphans_deleted: u64,
     /// Refs released by `release_all`.
     pub refs_released: u64,
     /// Refs expired by TTL sweeps.

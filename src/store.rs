@@ -46,10 +46,11 @@ use crate::deleter::{self, Job};
 use crate::entry::RefEntry;
 use crate::error::{ConfigError, ResolveError, StoreError};
 use crate::expiry::ExpiryLanes;
-use crate::file::{FileRec, JoinError};
+use crate::file::JoinError;
 use crate::files::{Counters, FileTable};
 use crate::lease::MediaLease;
-use crate::meta::MediaMeta;
+use crate::meta::{CleanupPolicy, MediaMeta};
+use crate::report::{FailedDeletion, ShutdownReport};
 use crate::stats::Stats;
 use crate::sync::{
     channel, lock, thread, Arc, FileKind, Frozen, Fs, IdSource, Mutex, ShardMap, SwapCell, Update,
@@ -66,7 +67,7 @@ use crate::MediaRef;
 /// # let path = dir.path().join("voice.ogg");
 /// # std::fs::write(&path, b"x")?;
 ///
-/// let store = MediaStore::new();
+/// let store = MediaStore::builder().managed_root(dir.path()).build()?;
 /// let r = store.store(&path, MediaMeta::default(), "telegram:1:99")?;
 /// let lease = store.resolve(&r)?;
 /// assert_eq!(lease.path(), path);
@@ -181,12 +182,40 @@ impl MediaStore {
     }
 
     pub(crate) fn from_builder(b: MediaStoreBuilder) -> Result<Self, ConfigError> {
+        let root_paths: Vec<PathBuf> = if b.roots.is_empty() {
+            vec![crate::roots::default_root()]
+        } else {
+            b.roots.clone()
+        };
+        let mut absolute_roots = Vec::with_capacity(root_paths.len());
+        for p in &root_paths {
+            let abs = absolute(p).map_err(|_| ConfigError::Root {
+                path: p.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a usable path"),
+            })?;
+            absolute_roots.push(abs.into_owned());
+        }
+        let mut roots = Vec::new();
+        for p in &absolute_roots {
+            roots.push(
+                crate::roots::Roots::open(std::slice::from_ref(p)).map_err(|source| {
+                    ConfigError::Root {
+                        path: p.clone(),
+                        source,
+                    }
+                })?,
+            );
+        }
+        let roots = crate::roots::Roots::merge(roots);
         let (inbox_tx, inbox_rx) = channel::unbounded();
         #[cfg(not(loom))]
-        let fs = Fs::default();
+        let fs = Fs::new(roots);
         #[cfg(loom)]
-        let fs = Fs::new(b.fs.clone());
-        let files = Arc::new(FileTable::new(b.shards, fs, inbox_tx));
+        let fs = Fs::new(roots, b.fs.clone());
+        let retries = crate::deleter::Retries::new(b.retry, std::sync::Arc::clone(&b.clock));
+        let files = Arc::new(FileTable::new(b.shards, fs, inbox_tx, retries));
+        #[cfg(not(loom))]
+        crate::orphans::register(&files);
         let shared = Arc::new(Shared {
             refs: ShardMap::new(b.shards),
             scopes: ShardMap::new(b.shards),
@@ -197,6 +226,14 @@ impl MediaStore {
             files: Arc::clone(&files),
             threads: Mutex::new(Threads::default()),
         });
+        #[cfg(not(loom))]
+        if b.orphan_sweep {
+            // The deleter's first job; `build` does not wait for it.
+            let cutoff = std::time::SystemTime::now()
+                .checked_sub(b.cleanup.max_age)
+                .unwrap_or(std::time::UNIX_EPOCH);
+            let _ = files.send(Job::SweepOrphans(cutoff));
+        }
         let deleter = spawn("mediastore-deleter", move || deleter::run(files, inbox_rx))?;
         lock(&shared.threads).deleter = Some(deleter);
         let store = MediaStore {
@@ -232,12 +269,14 @@ impl MediaStore {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("a.png");
     /// # std::fs::write(&path, b"x")?;
-    /// let store = MediaStore::new();
+    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
     /// let a = store.store(&path, MediaMeta::default(), "s")?;
     /// let b = store.store(&path, MediaMeta::default(), "s")?;
     /// assert_ne!(a, b);
+    /// let sub = dir.path().join("sub");
+    /// std::fs::create_dir(&sub)?;
     /// assert!(matches!(
-    ///     store.store(dir.path(), MediaMeta::default(), "s"),
+    ///     store.store(&sub, MediaMeta::default(), "s"),
     ///     Err(StoreError::NotAFile { .. })
     /// ));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -249,7 +288,17 @@ impl MediaStore {
         scope: &str,
     ) -> Result<MediaRef, StoreError> {
         let shared = self.shared();
-        let abs = absolute(path.as_ref())?;
+        let abs = absolute(path.as_ref()).map_err(|reason| StoreError::InvalidPath {
+            path: path.as_ref().to_path_buf(),
+            reason,
+        })?;
+        if meta.cleanup_policy == CleanupPolicy::DeleteOnCleanup
+            && !shared.files.fs().roots().contains(&abs)
+        {
+            return Err(StoreError::OutsideManagedRoots {
+                path: abs.into_owned(),
+            });
+        }
         let pin = FileTable::pin(&shared.files, &abs).map_err(|e| match e {
             JoinError::Full | JoinError::Dead => StoreError::TooManyRefs {
                 path: abs.to_path_buf(),
@@ -315,7 +364,13 @@ impl MediaStore {
                         ids.push(id);
                         Update::Keep(())
                     }
-                    None => Update::Put(vec![id], ()),
+                    None => {
+                        // Most scopes (one inbound message) hold one to
+                        // three refs: start small.
+                        let mut ids = Vec::with_capacity(2);
+                        ids.push(id);
+                        Update::Put(ids, ())
+                    }
                 }
             },
         );
@@ -338,7 +393,7 @@ impl MediaStore {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("a.png");
     /// # std::fs::write(&path, b"x")?;
-    /// let store = MediaStore::new();
+    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
     /// let r = store.store(&path, MediaMeta::default(), "s")?;
     /// assert!(store.resolve(&r).is_ok());
     /// store.release_all("s");
@@ -364,7 +419,7 @@ impl MediaStore {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("a.png");
     /// # std::fs::write(&path, b"x")?;
-    /// let store = MediaStore::new();
+    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
     /// let r = store.store(&path, MediaMeta::default(), "s")?;
     /// assert_eq!(store.resolve_str(&r.to_string())?.media_ref(), r);
     /// assert!(store.resolve_str("media://nope").is_err());
@@ -385,7 +440,7 @@ impl MediaStore {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("a.png");
     /// # std::fs::write(&path, b"x")?;
-    /// let store = MediaStore::new();
+    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
     /// store.store(&path, MediaMeta::default(), "s")?;
     /// assert_eq!(store.release_all("s"), 1);
     /// assert_eq!(store.release_all("s"), 0);
@@ -410,6 +465,7 @@ impl MediaStore {
     /// # std::fs::write(&path, b"x")?;
     /// let clock = ManualClock::new();
     /// let store = MediaStore::builder()
+    ///     .managed_root(dir.path())
     ///     .max_age(Duration::from_secs(60))
     ///     .clock(clock.clone())
     ///     .background_cleaner(false)
@@ -433,7 +489,7 @@ impl MediaStore {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("a.png");
     /// # std::fs::write(&path, b"x")?;
-    /// let store = MediaStore::new();
+    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
     /// store.store(&path, MediaMeta::default(), "s")?;
     /// store.release_all("s");
     /// store.flush();
@@ -452,7 +508,7 @@ impl MediaStore {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("a.png");
     /// # std::fs::write(&path, b"x")?;
-    /// let store = MediaStore::new();
+    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
     /// store.store(&path, MediaMeta::forget_only(), "s")?;
     /// let s = store.stats();
     /// assert_eq!((s.live_refs, s.scopes), (1, 1));
@@ -468,6 +524,9 @@ impl MediaStore {
             files_deleted: Counters::get(&c.deleted),
             files_already_gone: Counters::get(&c.not_found),
             deletion_errors: Counters::get(&c.errors),
+            deletion_retries_pending: Counters::get(&c.retrying),
+            deletions_failed: s.files.failed_count(),
+            orphans_deleted: Counters::get(&c.orphans),
             refs_released: Counters::get(&c.released),
             refs_expired: Counters::get(&c.expired),
         }
@@ -568,7 +627,9 @@ impl MediaStore {
         false
     }
 
-    /// Whether the background cleaner thread is running.
+    /// Whether the background cleaner thread is running: it must answer a
+    /// ping (sent after every earlier request, so a `true` also means it
+    /// has handled them) within five seconds.
     ///
     /// ```
     /// # use mediastore::MediaStore;
@@ -577,10 +638,96 @@ impl MediaStore {
     pub fn cleaner_running(&self) -> bool {
         #[cfg(not(loom))]
         {
-            lock(&self.shared().threads).cleaner.is_some()
+            lock(&self.shared().threads)
+                .cleaner
+                .as_ref()
+                .is_some_and(|c| c.alive(Duration::from_secs(5)))
         }
         #[cfg(loom)]
         false
+    }
+
+    /// Deletions that failed every attempt and are still due (a store of
+    /// the same path since then revives the file and drops it from here).
+    ///
+    /// ```
+    /// # use mediastore::MediaStore;
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
+    /// assert!(store.failed_deletions().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn failed_deletions(&self) -> Vec<FailedDeletion> {
+        self.shared()
+            .files
+            .failed()
+            .into_iter()
+            .map(|(path, attempts, kind, message)| FailedDeletion {
+                path,
+                attempts,
+                kind,
+                message,
+            })
+            .collect()
+    }
+
+    /// Queues every failed deletion again, with a fresh attempt budget;
+    /// returns how many. After `close` they are attempted at once, on the
+    /// calling thread.
+    ///
+    /// ```
+    /// # use mediastore::MediaStore;
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
+    /// assert_eq!(store.retry_failed(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn retry_failed(&self) -> usize {
+        self.shared().files.retry_failed()
+    }
+
+    /// Releases every scope, waits up to `deadline` for the deleter to
+    /// carry out the deletions, stops the threads and reports what is left.
+    /// Files held by leases are deleted when the last lease drops; deletions
+    /// still queued at the deadline are finished by the deleter thread on
+    /// its own. Use it when the gateway exits; plain [`MediaStore::close`]
+    /// keeps the files of live refs instead (for a restart that
+    /// re-registers them, or for the next orphan sweep).
+    ///
+    /// ```
+    /// use mediastore::{MediaMeta, MediaStore};
+    /// use std::time::Duration;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.png");
+    /// # std::fs::write(&path, b"x")?;
+    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
+    /// store.store(&path, MediaMeta::default(), "s")?;
+    /// let report = store.shutdown(Duration::from_secs(10));
+    /// assert!(report.completed);
+    /// assert_eq!(report.refs_released, 1);
+    /// assert!(!path.exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let s = self.shared();
+        self.stop_cleaner();
+        let mut scopes = Vec::new();
+        s.scopes.for_each(|k, _| scopes.push(Frozen::clone(k)));
+        let refs_released = scopes.iter().map(|sc| s.release_all(sc)).sum();
+        let completed = s.flush_within(Some(deadline));
+        if completed {
+            s.close();
+        } else {
+            s.abandon();
+        }
+        let c = &s.files.counters;
+        ShutdownReport {
+            refs_released,
+            completed,
+            pending_deletions: Counters::get(&c.pending),
+            paths_still_held: s.files.paths() as u64,
+            failed_deletions: s.files.failed_count(),
+        }
     }
 
     /// Stops the background threads: the cleaner, then the deleter after it
@@ -597,7 +744,7 @@ impl MediaStore {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("a.png");
     /// # std::fs::write(&path, b"x")?;
-    /// let store = MediaStore::new();
+    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
     /// store.store(&path, MediaMeta::default(), "s")?;
     /// store.close();
     /// store.close();
@@ -640,17 +787,16 @@ impl Shared {
         let Some((_, ids)) = self.scopes.remove(scope) else {
             return 0;
         };
-        let mut n = 0;
-        let mut due = Vec::new();
+        let mut removed = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some((_, entry)) = self.refs.remove(&id) {
                 self.lanes.note_released(id);
-                self.let_go(entry, &mut due);
-                n += 1;
+                removed.push(entry);
             }
         }
+        let n = removed.len();
         Counters::add(&self.files.counters.released, n as u64);
-        self.files.queue(due);
+        self.let_go_all(removed);
         n
     }
 
@@ -712,44 +858,64 @@ impl Shared {
             });
         }
         Counters::add(&self.files.counters.expired, n as u64);
-        let mut due = Vec::new();
-        for entry in removed {
-            self.let_go(entry, &mut due);
-        }
-        self.files.queue(due);
+        self.let_go_all(removed);
         n
     }
 
-    /// Lets go of an entry just removed from `refs` (invariant 3). If no
-    /// lease holds it, its path count is released here, in memory only; a
-    /// file that becomes due goes onto `due` for the deleter. If a lease
-    /// holds it, the lease's drop releases the count later.
-    fn let_go(&self, entry: Arc<RefEntry>, due: &mut Vec<Arc<FileRec>>) {
-        #[cfg(loom)]
-        if crate::faults::active(crate::faults::Fault::ReleaseIgnoringLeases) {
-            if let Some(rec) = entry.take_count_forcibly() {
-                self.files.release_into(rec, due);
+    /// Lets go of entries just removed from `refs` (invariant 3). A small
+    /// batch is let go here, in memory (path counts released, due files
+    /// queued); a large one is handed to the deleter whole, so that a big
+    /// release costs its caller little and its memory is freed there.
+    fn let_go_all(&self, removed: Vec<Arc<RefEntry>>) {
+        if removed.len() >= RELEASE_OFFLOAD {
+            Counters::add(&self.files.counters.pending, removed.len() as u64);
+            if let Err(job) = self.files.send(Job::Release(removed)) {
+                self.files.handle_inline(job);
             }
             return;
         }
-        match Arc::try_unwrap(entry) {
-            Ok(entry) => {
-                if let Some(rec) = RefEntry::into_file(entry) {
-                    self.files.release_into(rec, due);
-                }
-            }
-            // Dropping it may still be the last reference if the lease went
-            // away in between; then `RefEntry::drop` queues the file itself.
-            Err(shared) => drop(shared),
+        let mut due = Vec::new();
+        for entry in removed {
+            self.files.let_go(entry, &mut due);
+        }
+        self.files.queue(due);
+    }
+
+    /// Sends a `Flush` and waits for it, at most `deadline` (`None`: as
+    /// long as it takes). Returns whether it was answered.
+    fn flush_within(&self, deadline: Option<Duration>) -> bool {
+        let (tx, rx) = channel::unbounded();
+        if self.files.send(Job::Flush(tx)).is_err() {
+            // Closed: nothing is queued.
+            return true;
+        }
+        match deadline {
+            #[cfg(not(loom))]
+            Some(d) => rx.recv_timeout(d).is_ok(),
+            #[cfg(loom)]
+            Some(_) => rx.recv().is_ok(),
+            None => rx.recv().is_ok(),
         }
     }
 
     fn flush(&self) {
-        let (tx, rx) = channel::unbounded();
-        if self.files.send(Job::Flush(tx)).is_ok() {
-            // Err only if the deleter is gone, and then nothing is queued.
-            let _ = rx.recv();
+        self.flush_within(None);
+    }
+
+    /// Stops the threads without waiting for the deleter: it finishes the
+    /// queued jobs on its own and exits (shutdown past its deadline).
+    fn abandon(&self) {
+        let mut t = lock(&self.threads);
+        t.closed = true;
+        #[cfg(not(loom))]
+        if let Some(c) = t.cleaner.take() {
+            c.stop();
         }
+        if let Some(inbox) = self.files.take_inbox() {
+            let _ = inbox.send(Job::Shutdown);
+        }
+        // Dropping the handle detaches the thread.
+        drop(t.deleter.take());
     }
 
     fn close(&self) {
@@ -800,6 +966,9 @@ impl Shared {
     }
 }
 
+/// Releases at least this many refs at once are let go on the deleter.
+const RELEASE_OFFLOAD: usize = 64;
+
 /// Spawns a named thread.
 fn spawn(
     name: &'static str,
@@ -824,22 +993,18 @@ fn spawn(
 
 /// Makes `p` absolute and folds `.` and `..` lexically. An absolute path
 /// with neither (the usual case) is borrowed as it is.
-fn absolute(p: &Path) -> Result<Cow<'_, Path>, StoreError> {
-    let invalid = |reason| StoreError::InvalidPath {
-        path: p.to_path_buf(),
-        reason,
-    };
+pub(crate) fn absolute(p: &Path) -> Result<Cow<'_, Path>, &'static str> {
     if p.as_os_str().is_empty() {
-        return Err(invalid("the path is empty"));
+        return Err("the path is empty");
     }
     if p.as_os_str().as_encoded_bytes().contains(&0) {
-        return Err(invalid("the path contains a NUL byte"));
+        return Err("the path contains a NUL byte");
     }
     let plain = |c: Component<'_>| !matches!(c, Component::CurDir | Component::ParentDir);
     if p.is_absolute() && p.components().all(plain) {
         return Ok(Cow::Borrowed(p));
     }
-    let abs = std::path::absolute(p).map_err(|_| invalid("the path cannot be made absolute"))?;
+    let abs = std::path::absolute(p).map_err(|_| "the path cannot be made absolute")?;
     let mut out = PathBuf::with_capacity(abs.as_os_str().len());
     for c in abs.components() {
         match c {

@@ -72,6 +72,29 @@ pub(crate) type Frozen<T> = std::sync::Arc<T>;
 /// model keeps its state space small.
 pub(crate) type StatCounter = std::sync::atomic::AtomicU64;
 
+#[cfg(not(loom))]
+std::thread_local! {
+    static ON_DELETER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static ON_DELETER: std::cell::Cell<bool> = std::cell::Cell::new(false);
+}
+
+/// Marks the current thread as a store's deleter thread.
+pub(crate) fn mark_deleter_thread() {
+    ON_DELETER.with(|c| c.set(true));
+}
+
+/// Whether the current thread is a deleter thread: a deletion that becomes
+/// due there (a lease dropped while it let go of the same entry) is carried
+/// out at once instead of being queued behind jobs, such as a `Flush`, that
+/// were sent after the one being handled.
+pub(crate) fn on_deleter_thread() -> bool {
+    ON_DELETER.with(|c| c.get())
+}
+
 /// Takes a mutex, ignoring poisoning (see the module invariants).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -169,18 +192,29 @@ pub(crate) enum FileKind {
     Other,
 }
 
-/// The file-system calls the store makes: `lstat` on store, `unlink` on the
-/// deleter thread.
-#[derive(Clone, Debug, Default)]
+/// The file-system calls the store makes: `lstat` on store, `unlink`
+/// (beneath a managed root) on the deleter thread.
+#[derive(Debug)]
 pub(crate) struct Fs {
+    roots: crate::roots::Roots,
     #[cfg(loom)]
     mem: MemFs,
 }
 
 impl Fs {
+    #[cfg(not(loom))]
+    pub(crate) fn new(roots: crate::roots::Roots) -> Self {
+        Self { roots }
+    }
+
     #[cfg(loom)]
-    pub(crate) fn new(mem: MemFs) -> Self {
-        Self { mem }
+    pub(crate) fn new(roots: crate::roots::Roots, mem: MemFs) -> Self {
+        Self { roots, mem }
+    }
+
+    /// The managed roots.
+    pub(crate) fn roots(&self) -> &crate::roots::Roots {
+        &self.roots
     }
 
     /// `lstat`: what the path is, without following a final symlink.
@@ -202,15 +236,19 @@ impl Fs {
         }
     }
 
-    /// `unlink`: removes the directory entry (a symlink itself, never its
-    /// target).
+    /// `unlink` beneath the path's managed root: removes the directory
+    /// entry (a symlink itself, never its target) without following any
+    /// symlink on the way.
     pub(crate) fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
         #[cfg(not(loom))]
         {
-            std::fs::remove_file(path)
+            self.roots.unlink(path)
         }
         #[cfg(loom)]
         {
+            if !self.roots.contains(path) {
+                return Err(std::io::ErrorKind::PermissionDenied.into());
+            }
             self.mem.remove_file(path)
         }
     }

@@ -80,8 +80,14 @@ fn r1_paths_are_made_absolute_lexically() {
 #[test]
 fn r1_directories_and_bad_paths_are_refused() {
     let f = Fixture::new();
+    let sub = f.dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
     assert!(matches!(
-        f.store.store(f.dir.path(), delete(), "s"),
+        f.store.store(&sub, delete(), "s"),
+        Err(StoreError::NotAFile { .. })
+    ));
+    assert!(matches!(
+        f.store.store(&sub, forget(), "s"),
         Err(StoreError::NotAFile { .. })
     ));
     assert!(matches!(

@@ -25,6 +25,7 @@ pub fn store(fs: &MemFs, clock: &ManualClock) -> MediaStore {
         .clock(clock.clone())
         .background_cleaner(false)
         .mem_fs(fs.clone())
+        .managed_root("/m")
         .build()
         .expect("valid config")
 }

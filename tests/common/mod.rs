@@ -18,18 +18,16 @@ pub const MAX_AGE: Duration = Duration::from_secs(30 * 60);
 impl Fixture {
     pub fn new() -> Self {
         let clock = ManualClock::new();
+        let dir = tempfile::tempdir().expect("temp dir");
         let store = MediaStore::builder()
+            .managed_root(dir.path())
             .max_age(MAX_AGE)
             .sweep_interval(Duration::from_secs(5 * 60))
             .clock(clock.clone())
             .background_cleaner(false)
             .build()
             .expect("valid config");
-        Self {
-            dir: tempfile::tempdir().expect("temp dir"),
-            clock,
-            store,
-        }
+        Self { dir, clock, store }
     }
 
     /// Creates a file with some bytes and returns its path.

@@ -1,0 +1,142 @@
+//! Managed roots: the folders whose files the store may delete, and the
+//! only way it deletes anything.
+//!
+//! Invariants:
+//!
+//! * A `DeleteOnCleanup` ref can only be stored for a path strictly inside a
+//!   managed root (lexically, after `.` and `..` are folded), so every file
+//!   the store will ever delete lies beneath one.
+//! * Each root is opened once, at build time; deletions walk from that open
+//!   handle one component at a time with `O_NOFOLLOW | O_DIRECTORY` and end
+//!   with `unlinkat`. A directory swapped for a symlink after `store` makes
+//!   the walk fail (`ELOOP`/`ENOTDIR`) instead of leaving the root, and a
+//!   stored symlink is unlinked itself, never its target. Renaming or
+//!   replacing the root itself does not redirect deletions either: the
+//!   handle keeps pointing at the directory that was opened.
+//! * Under loom the roots are lexical only and the in-memory file table
+//!   stands in for the file system.
+
+use std::ffi::OsStr;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+/// One managed root.
+#[derive(Debug)]
+struct Root {
+    path: PathBuf,
+    #[cfg(all(unix, not(loom)))]
+    dir: rustix::fd::OwnedFd,
+}
+
+/// The managed roots of a store.
+#[derive(Debug)]
+pub(crate) struct Roots {
+    roots: Vec<Root>,
+}
+
+impl Roots {
+    /// Creates (if missing) and opens each root. Paths must be absolute.
+    pub(crate) fn open(paths: &[PathBuf]) -> io::Result<Self> {
+        let mut roots = Vec::with_capacity(paths.len());
+        for path in paths {
+            #[cfg(not(loom))]
+            std::fs::create_dir_all(path)?;
+            roots.push(Root {
+                #[cfg(all(unix, not(loom)))]
+                dir: rustix::fs::open(
+                    path,
+                    rustix::fs::OFlags::RDONLY
+                        | rustix::fs::OFlags::DIRECTORY
+                        | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )?,
+                path: path.clone(),
+            });
+        }
+        Ok(Self { roots })
+    }
+
+    /// Joins several opened root sets into one.
+    pub(crate) fn merge(sets: Vec<Roots>) -> Self {
+        Self {
+            roots: sets.into_iter().flat_map(|s| s.roots).collect(),
+        }
+    }
+
+    /// The root `abs` lies strictly inside, and the path relative to it.
+    fn find<'a>(&self, abs: &'a Path) -> Option<(&Root, &'a Path)> {
+        self.roots.iter().find_map(|r| {
+            let rel = abs.strip_prefix(&r.path).ok()?;
+            (!rel.as_os_str().is_empty()).then_some((r, rel))
+        })
+    }
+
+    /// Whether `abs` (absolute, folded) lies strictly inside a root.
+    pub(crate) fn contains(&self, abs: &Path) -> bool {
+        self.find(abs).is_some()
+    }
+
+    /// The roots' paths.
+    #[cfg_attr(loom, allow(dead_code))] // the orphan sweep is not built under loom
+    pub(crate) fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.roots.iter().map(|r| r.path.as_path())
+    }
+
+    /// Unlinks `abs` without following any symlink below its root.
+    #[cfg_attr(loom, allow(dead_code))] // loom deletes from its in-memory table
+    pub(crate) fn unlink(&self, abs: &Path) -> io::Result<()> {
+        let Some((root, rel)) = self.find(abs) else {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "refusing to delete a file outside every managed root",
+            ));
+        };
+        let mut names: Vec<&OsStr> = Vec::new();
+        for c in rel.components() {
+            match c {
+                Component::Normal(n) => names.push(n),
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "path is not normalised below its root",
+                    ))
+                }
+            }
+        }
+        let Some((last, parents)) = names.split_last() else {
+            return Err(io::ErrorKind::InvalidInput.into());
+        };
+        #[cfg(all(unix, not(loom)))]
+        {
+            use rustix::fd::AsFd;
+            use rustix::fs::{openat, unlinkat, AtFlags, Mode, OFlags};
+            let mut held: Option<rustix::fd::OwnedFd> = None;
+            for name in parents {
+                let dir = held.as_ref().map_or(root.dir.as_fd(), |d| d.as_fd());
+                let next = openat(
+                    dir,
+                    *name,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                held = Some(next);
+            }
+            let dir = held.as_ref().map_or(root.dir.as_fd(), |d| d.as_fd());
+            unlinkat(dir, *last, AtFlags::empty())?;
+            Ok(())
+        }
+        #[cfg(not(all(unix, not(loom))))]
+        {
+            let _ = (root, parents, last);
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "root-relative unlink is only implemented on Unix",
+            ))
+        }
+    }
+}
+
+/// The default managed root: `mediastore` in the OS temp dir.
+pub(crate) fn default_root() -> PathBuf {
+    std::env::temp_dir().join("mediastore")
+}
