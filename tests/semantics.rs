@@ -154,19 +154,14 @@ fn r2_lease_keeps_the_file_after_expiry() {
 }
 
 #[test]
-fn r2_forget_only_is_sticky_until_the_count_returns_to_zero() {
+fn r2_after_the_count_returns_to_zero_the_path_starts_afresh() {
     let f = Fixture::new();
     let p = f.file("a.jpg");
-    f.store.store(&p, delete(), "a").unwrap();
-    f.store.store(&p, forget(), "b").unwrap();
-    f.store.release_all("b");
+    f.store.store(&p, forget(), "a").unwrap();
     f.store.release_all("a");
     f.store.flush();
-    assert!(
-        exists(&p),
-        "one forget-only ref in the lifetime protects it"
-    );
-    // Count is zero: the path starts afresh.
+    assert!(exists(&p), "a forget-only lifetime keeps the file");
+    // The count is zero: the forget-only flag is gone with that lifetime.
     f.store.store(&p, delete(), "c").unwrap();
     f.store.release_all("c");
     f.store.flush();

@@ -30,9 +30,36 @@ pub fn store(fs: &MemFs, clock: &ManualClock) -> MediaStore {
         .expect("valid config")
 }
 
+/// An in-memory file table holding `files`, a manual clock at zero and a
+/// store over both.
+pub fn setup(files: &[&str]) -> (MemFs, ManualClock, MediaStore) {
+    let fs = MemFs::new();
+    for f in files {
+        fs.create(f);
+    }
+    let clock = ManualClock::new();
+    let store = store(&fs, &clock);
+    (fs, clock, store)
+}
+
 /// `DeleteOnCleanup` metadata.
 pub fn delete() -> MediaMeta {
     MediaMeta::default()
+}
+
+/// Resolves `r` and, if it resolves, checks that the file exists when the
+/// lease is taken and still exists after a yield (other threads may run in
+/// between): the promise of a lease.
+pub fn resolve_and_hold(store: &MediaStore, fs: &MemFs, r: &mediastore::MediaRef) {
+    match store.resolve(r) {
+        Ok(lease) => {
+            assert!(fs.exists(lease.path()), "resolved a deleted file");
+            loom::thread::yield_now();
+            assert!(fs.exists(lease.path()), "file deleted under a lease");
+        }
+        Err(mediastore::ResolveError::UnknownRef(_)) => {}
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// Runs `f` under loom (bounds from `LOOM_*` variables) with `fault` on,

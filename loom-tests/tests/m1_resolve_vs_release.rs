@@ -6,15 +6,11 @@
 #![cfg(loom)]
 
 use loom::thread;
-use mediastore::ResolveError;
 use mediastore_loom_tests::*;
 
 fn model(fault: Fault) {
     check("m1_resolve_vs_release", fault, || {
-        let fs = MemFs::new();
-        fs.create("/m/a");
-        let clock = ManualClock::new();
-        let store = store(&fs, &clock);
+        let (fs, _clock, store) = setup(&["/m/a"]);
         let r = store.store("/m/a", delete(), "s").unwrap();
 
         let releaser = {
@@ -25,15 +21,7 @@ fn model(fault: Fault) {
         };
         let reader = {
             let (store, fs) = (store.clone(), fs.clone());
-            thread::spawn(move || match store.resolve(&r) {
-                Ok(lease) => {
-                    assert!(fs.exists(lease.path()), "resolved a deleted file");
-                    thread::yield_now();
-                    assert!(fs.exists(lease.path()), "file deleted under a lease");
-                }
-                Err(ResolveError::UnknownRef(_)) => {}
-                Err(e) => panic!("{e}"),
-            })
+            thread::spawn(move || resolve_and_hold(&store, &fs, &r))
         };
         releaser.join().unwrap();
         reader.join().unwrap();

@@ -8,15 +8,11 @@
 use std::time::Duration;
 
 use loom::thread;
-use mediastore::ResolveError;
 use mediastore_loom_tests::*;
 
 fn model(fault: Fault) {
     check("m2_resolve_vs_expiry", fault, || {
-        let fs = MemFs::new();
-        fs.create("/m/a");
-        let clock = ManualClock::new();
-        let store = store(&fs, &clock);
+        let (fs, clock, store) = setup(&["/m/a"]);
         let r = store.store("/m/a", delete(), "s").unwrap();
         clock.advance(MAX_AGE + Duration::from_secs(1));
 
@@ -26,15 +22,7 @@ fn model(fault: Fault) {
         };
         let reader = {
             let (store, fs) = (store.clone(), fs.clone());
-            thread::spawn(move || match store.resolve(&r) {
-                Ok(lease) => {
-                    assert!(fs.exists(lease.path()), "resolved a deleted file");
-                    thread::yield_now();
-                    assert!(fs.exists(lease.path()), "file deleted under a lease");
-                }
-                Err(ResolveError::UnknownRef(_)) => {}
-                Err(e) => panic!("{e}"),
-            })
+            thread::spawn(move || resolve_and_hold(&store, &fs, &r))
         };
         assert_eq!(sweeper.join().unwrap(), 1);
         reader.join().unwrap();

@@ -11,11 +11,7 @@ use mediastore_loom_tests::*;
 
 fn model(fault: Fault) {
     check("m3_release_vs_expiry", fault, || {
-        let fs = MemFs::new();
-        fs.create("/m/a");
-        fs.create("/m/b");
-        let clock = ManualClock::new();
-        let store = store(&fs, &clock);
+        let (fs, clock, store) = setup(&["/m/a", "/m/b"]);
         store.store("/m/a", delete(), "s").unwrap();
         store.store("/m/b", delete(), "s").unwrap();
         clock.advance(MAX_AGE + Duration::from_secs(1));

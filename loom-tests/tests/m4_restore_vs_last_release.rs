@@ -21,10 +21,7 @@ enum LastRef {
 
 fn model(name: &str, last: LastRef, fault: Fault) {
     check(name, fault, move || {
-        let fs = MemFs::new();
-        fs.create("/m/a");
-        let clock = ManualClock::new();
-        let store = store(&fs, &clock);
+        let (fs, clock, store) = setup(&["/m/a"]);
         store.store("/m/a", delete(), "old").unwrap();
         if let LastRef::Expired = last {
             clock.advance(MAX_AGE + Duration::from_secs(1));

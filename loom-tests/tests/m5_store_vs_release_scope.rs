@@ -10,11 +10,7 @@ use mediastore_loom_tests::*;
 
 fn model(fault: Fault) {
     check("m5_store_vs_release_scope", fault, || {
-        let fs = MemFs::new();
-        fs.create("/m/a");
-        fs.create("/m/b");
-        let clock = ManualClock::new();
-        let store = store(&fs, &clock);
+        let (fs, _clock, store) = setup(&["/m/a", "/m/b"]);
         store.store("/m/a", delete(), "s").unwrap();
 
         let storer = {

@@ -12,11 +12,7 @@ use mediastore_loom_tests::*;
 
 fn model(fault: Fault) {
     check("m6_lease_drop_vs_close", fault, || {
-        let fs = MemFs::new();
-        fs.create("/m/a");
-        fs.create("/m/b");
-        let clock = ManualClock::new();
-        let store = store(&fs, &clock);
+        let (fs, _clock, store) = setup(&["/m/a", "/m/b"]);
         let ra = store.store("/m/a", delete(), "s").unwrap();
         store.store("/m/b", delete(), "s").unwrap();
         let lease = store.resolve(&ra).unwrap();

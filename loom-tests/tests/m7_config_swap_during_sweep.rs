@@ -14,11 +14,7 @@ use mediastore_loom_tests::*;
 
 fn model(fault: Fault) {
     check("m7_config_swap_during_sweep", fault, || {
-        let fs = MemFs::new();
-        fs.create("/m/a");
-        fs.create("/m/b");
-        let clock = ManualClock::new();
-        let store = store(&fs, &clock);
+        let (_fs, clock, store) = setup(&["/m/a", "/m/b"]);
         // Counter ids 1 and 2 land in different lanes.
         store.store("/m/a", delete(), "s1").unwrap();
         store.store("/m/b", delete(), "s2").unwrap();
