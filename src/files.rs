@@ -93,8 +93,19 @@ pub(crate) struct FileTable {
     /// mutex: touched only on failures and by the user's inspection.
     failed: Mutex<Vec<Failed>>,
     retries: Retries,
+    /// Recently retired records (keep-the-file lifetimes that ended), left
+    /// in the path map for a while so that a path stored again soon (a
+    /// workspace file sent twice, a tool re-registering its outputs) rejoins
+    /// its record instead of building a new one. Bounded: a record pushed
+    /// out of its queue is retired for real. Sharded to keep two threads
+    /// that release at once off one lock.
+    dormant: Box<[Mutex<std::collections::VecDeque<Arc<FileRec>>>]>,
     pub(crate) counters: Counters,
 }
+
+/// Dormant queues, and records kept per queue.
+const DORMANT_QUEUES: usize = if cfg!(loom) { 1 } else { 16 };
+const DORMANT_PER_QUEUE: usize = if cfg!(loom) { 1 } else { 64 };
 
 impl std::fmt::Debug for FileTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -120,6 +131,9 @@ impl FileTable {
             fs,
             failed: Mutex::new(Vec::new()),
             retries,
+            dormant: (0..DORMANT_QUEUES)
+                .map(|_| Mutex::new(std::collections::VecDeque::new()))
+                .collect(),
             counters: Counters::default(),
         }
     }
@@ -258,8 +272,28 @@ impl FileTable {
         }
     }
 
-    /// Ends a lifetime that keeps its file, and forgets the path.
+    /// A lifetime that keeps its file has ended: the record goes dormant
+    /// (still in the path map, joinable as a fresh lifetime); the oldest
+    /// dormant record of its queue is retired for real.
     pub(crate) fn retire(&self, rec: &Arc<FileRec>) {
+        let queue = &self.dormant[(Arc::as_ptr(rec) as *const u8 as usize >> 6) % DORMANT_QUEUES];
+        let evicted = {
+            let mut q = lock(queue);
+            q.push_back(Arc::clone(rec));
+            if q.len() > DORMANT_PER_QUEUE {
+                q.pop_front()
+            } else {
+                None
+            }
+        };
+        if let Some(old) = evicted {
+            self.retire_now(&old);
+        }
+    }
+
+    /// Ends a lifetime that keeps its file, and forgets the path, unless a
+    /// store has rejoined it meanwhile.
+    fn retire_now(&self, rec: &Arc<FileRec>) {
         if rec.retire() {
             self.paths
                 .remove_if_mut(&*rec.path, |_, cur| Arc::ptr_eq(cur, rec));
@@ -402,12 +436,22 @@ impl FileTable {
     /// undeletable). Records still held by leases keep working without the
     /// map; dropping it breaks the table ↔ record reference cycle.
     pub(crate) fn forget_paths(&self) {
+        for q in self.dormant.iter() {
+            let drained = std::mem::take(&mut *lock(q));
+            drop(drained);
+        }
         self.paths.clear();
     }
 
-    /// Number of paths known: held by refs or leases, or due.
+    /// Number of paths held by refs or leases, or whose deletion is due.
     pub(crate) fn paths(&self) -> usize {
-        self.paths.len()
+        let mut n = 0;
+        self.paths.for_each(|_, rec| {
+            if rec.holders() > 0 || rec.is_due() {
+                n += 1;
+            }
+        });
+        n
     }
 
     /// Deletes an orphan (a file under a managed root that no ref knows)

@@ -117,11 +117,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Managed roots
+//!
+//! The store deletes files only beneath its *managed roots* (by default
+//! `mediastore` in the OS temp dir; add your download folders with
+//! [`MediaStoreBuilder::managed_root`]). A `DeleteOnCleanup` file outside
+//! every root is refused with [`StoreError::OutsideManagedRoots`];
+//! `ForgetOnly` files may live anywhere. Deletions go through an open handle
+//! of the root and never follow a symlink, so a directory swapped for a link
+//! after `store` cannot redirect them. On build, files under the roots that
+//! no live store knows and that are older than `max_age` are swept away
+//! (left by a crash or a restart).
+//!
 //! # Threads and shutdown
 //!
 //! Each store runs one deleter thread and, unless switched off, one cleaner
 //! thread. [`MediaStore::close`] (or dropping the last clone) stops both
 //! after every queued deletion is done; files of refs still live are kept.
+//! [`MediaStore::shutdown`] releases every scope first and waits for the
+//! deletions up to a deadline. A deletion the OS refuses is retried with
+//! backoff and then kept in [`MediaStore::failed_deletions`].
 //!
 //! # Model checking
 //!

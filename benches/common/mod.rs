@@ -80,6 +80,8 @@ impl Ours {
     pub fn new() -> Self {
         let clock = ManualClock::new();
         let store = MediaStore::builder()
+            .managed_root(bench_root())
+            .orphan_sweep(false)
             .max_age(MAX_AGE)
             .clock(clock.clone())
             .background_cleaner(false)
@@ -453,11 +455,18 @@ impl Impl for DashInline {
 
 // ---- inputs ---------------------------------------------------------------------------------------
 
-/// A temp folder under the system temp dir.
+/// The folder every benchmark works in (the managed root of `Ours`).
+pub fn bench_root() -> PathBuf {
+    let root = std::env::temp_dir().join("mediastore-bench");
+    std::fs::create_dir_all(&root).expect("bench root");
+    root
+}
+
+/// A fresh folder inside [`bench_root`].
 pub fn temp_dir(tag: &str) -> tempfile::TempDir {
     tempfile::Builder::new()
-        .prefix(&format!("mediastore-bench-{tag}-"))
-        .tempdir()
+        .prefix(&format!("{tag}-"))
+        .tempdir_in(bench_root())
         .expect("temp dir")
 }
 
