@@ -16,7 +16,6 @@
 //! * Under loom the roots are lexical only and the in-memory file table
 //!   stands in for the file system.
 
-use std::ffi::OsStr;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
@@ -91,19 +90,14 @@ impl Roots {
                 "refusing to delete a file outside every managed root",
             ));
         };
-        let mut names: Vec<&OsStr> = Vec::new();
-        for c in rel.components() {
-            match c {
-                Component::Normal(n) => names.push(n),
-                _ => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "path is not normalised below its root",
-                    ))
-                }
-            }
+        // Every component below the root must be a plain name.
+        if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "path is not normalised below its root",
+            ));
         }
-        let Some((last, parents)) = names.split_last() else {
+        let (Some(last), parents) = (rel.file_name(), rel.parent()) else {
             return Err(io::ErrorKind::InvalidInput.into());
         };
         #[cfg(all(unix, not(loom)))]
@@ -111,18 +105,18 @@ impl Roots {
             use rustix::fd::AsFd;
             use rustix::fs::{openat, unlinkat, AtFlags, Mode, OFlags};
             let mut held: Option<rustix::fd::OwnedFd> = None;
-            for name in parents {
+            for c in parents.into_iter().flat_map(Path::components) {
                 let dir = held.as_ref().map_or(root.dir.as_fd(), |d| d.as_fd());
                 let next = openat(
                     dir,
-                    *name,
+                    c.as_os_str(),
                     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )?;
                 held = Some(next);
             }
             let dir = held.as_ref().map_or(root.dir.as_fd(), |d| d.as_fd());
-            unlinkat(dir, *last, AtFlags::empty())?;
+            unlinkat(dir, last, AtFlags::empty())?;
             Ok(())
         }
         #[cfg(not(all(unix, not(loom))))]
