@@ -141,7 +141,7 @@ impl Retries {
         }
         if attempts == 1 {
             tracing::warn!(
-                path = %rec.path.display(),
+                path = %rec.path().display(),
                 error = %error,
                 "mediastore: cannot delete media file; will retry"
             );

@@ -6,7 +6,7 @@
 //! the ref is in the map *or* any lease on it is alive, and the count is
 //! released exactly once, by whoever drops the last `Arc`.
 
-use std::path::Path;
+use std::ffi::OsStr;
 
 use crate::file::FileRec;
 use crate::files::FileTable;
@@ -21,7 +21,7 @@ pub(crate) struct RefEntry {
     pub(crate) stored_at: u64,
     /// The same bytes as the record's path, kept here so that reading a
     /// lease's path touches one object fewer.
-    pub(crate) path: Frozen<Path>,
+    pub(crate) path: Frozen<OsStr>,
     pub(crate) scope: Frozen<str>,
     pub(crate) meta: MediaMeta,
     /// `Some` for the whole life of a shared entry; taken only when the entry

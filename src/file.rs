@@ -50,6 +50,7 @@
 //! zero (and the deleter's compare-exchange after it) happen after every
 //! holder's release, like `Arc`'s drop. Decisions never rest on a plain load.
 
+use std::ffi::OsStr;
 use std::path::Path;
 
 use crate::files::FileTable;
@@ -106,8 +107,9 @@ pub(crate) struct FileRec {
     /// `DEAD` record takes it to wait for the unlink to finish. It guards no
     /// data, only that window, and nothing else is locked while it is held.
     pub(crate) unlink_lock: Mutex<()>,
-    /// The absolute path, shared with the path map's key.
-    pub(crate) path: Frozen<Path>,
+    /// The absolute, normalised path's bytes, shared with the path map's
+    /// key (keyed by bytes: normalisation makes one path one spelling).
+    pub(crate) path: Frozen<OsStr>,
     /// Where due deletions go. Holding it here (not in every ref) keeps the
     /// table alive for leases that outlive the store.
     pub(crate) table: Arc<FileTable>,
@@ -115,13 +117,18 @@ pub(crate) struct FileRec {
 
 impl FileRec {
     /// A new lifetime with one pin (the creating store's).
-    pub(crate) fn new(path: Frozen<Path>, table: Arc<FileTable>) -> Self {
+    pub(crate) fn new(path: Frozen<OsStr>, table: Arc<FileTable>) -> Self {
         Self {
             state: AtomicU64::new(1),
             unlink_lock: Mutex::new(()),
             path,
             table,
         }
+    }
+
+    /// The path.
+    pub(crate) fn path(&self) -> &Path {
+        Path::new(&*self.path)
     }
 
     /// Adds a holder; see lifecycle step 1.
@@ -254,7 +261,7 @@ mod tests {
             std::sync::Arc::new(crate::clock::SystemClock::new()),
         );
         let table = Arc::new(FileTable::new(2, fs, tx, retries));
-        FileRec::new(Frozen::from(Path::new("/x")), table)
+        FileRec::new(Frozen::from(OsStr::new("/x")), table)
     }
 
     #[test]

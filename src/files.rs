@@ -21,6 +21,7 @@
 //!   puts it on the retry schedule (deleter) or in the failed list (inline);
 //!   nothing is dropped silently.
 
+use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -83,7 +84,7 @@ pub(crate) struct Failed {
 
 /// See the module doc.
 pub(crate) struct FileTable {
-    paths: ShardMap<Frozen<Path>, Arc<FileRec>>,
+    paths: ShardMap<Frozen<OsStr>, Arc<FileRec>>,
     /// The deleter's inbox; `None` once the store is closed. Senders hold the
     /// read lock while sending and `close` takes the write lock before it
     /// sends `Shutdown`, so no job can land behind `Shutdown` and be lost.
@@ -151,7 +152,7 @@ impl FileTable {
     #[allow(dead_code)]
     pub(crate) fn knows(&self, path: &Path) -> bool {
         self.paths
-            .get_with(path, |rec| rec.holders() > 0)
+            .get_with(path.as_os_str(), |rec| rec.holders() > 0)
             .unwrap_or(false)
     }
 
@@ -169,8 +170,8 @@ impl FileTable {
             // Under the path's shard write lock: join or replace atomically
             // with respect to other stores and to removals.
             let step = this.paths.update(
-                path,
-                || Frozen::from(path),
+                path.as_os_str(),
+                || Frozen::from(path.as_os_str()),
                 |key, slot| match slot {
                     Some(rec) => {
                         let was_held = rec.holders() > 0;
@@ -309,7 +310,7 @@ impl FileTable {
             if !rec.begin_unlink() {
                 return Unlink::Skipped;
             }
-            match self.fs.remove_file(&rec.path) {
+            match self.fs.remove_file(rec.path()) {
                 Ok(()) => Unlink::Done,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Unlink::Gone,
                 Err(e) => {
@@ -334,7 +335,7 @@ impl FileTable {
     /// Records a deletion that ran out of attempts.
     pub(crate) fn give_up(&self, rec: Arc<FileRec>, attempts: u32, error: io::Error) {
         tracing::error!(
-            path = %rec.path.display(),
+            path = %rec.path().display(),
             attempts,
             error = %error,
             "mediastore: giving up deleting a media file; see failed_deletions()"
@@ -354,7 +355,7 @@ impl FileTable {
         list.iter()
             .map(|f| {
                 (
-                    f.rec.path.to_path_buf(),
+                    f.rec.path().to_path_buf(),
                     f.attempts,
                     f.error.kind(),
                     f.error.to_string(),

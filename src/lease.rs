@@ -58,7 +58,7 @@ impl MediaLease {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn path(&self) -> &Path {
-        &self.entry.path
+        Path::new(&*self.entry.path)
     }
 
     /// The metadata given to `store`.
@@ -134,7 +134,7 @@ impl fmt::Debug for MediaLease {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MediaLease")
             .field("ref", &self.entry.id)
-            .field("path", &self.entry.path)
+            .field("path", &self.path())
             .field("scope", &self.entry.scope)
             .finish()
     }

@@ -306,7 +306,7 @@ impl MediaStore {
         })?;
         // The pin keeps any deletion of this path from starting, so what
         // lstat sees now stays true for the new ref (see `crate::file`).
-        let refusal = match shared.files.fs().kind(&pin.rec.path) {
+        let refusal = match shared.files.fs().kind(pin.rec.path()) {
             Ok(FileKind::Regular | FileKind::Symlink) => None,
             Ok(FileKind::Other) => Some(StoreError::NotAFile {
                 path: abs.into_owned(),
@@ -787,16 +787,30 @@ impl Shared {
         let Some((_, ids)) = self.scopes.remove(scope) else {
             return 0;
         };
-        let mut removed = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some((_, entry)) = self.refs.remove(&id) {
-                self.lanes.note_released(id);
-                removed.push(entry);
+        let mut n = 0;
+        if ids.len() >= RELEASE_OFFLOAD {
+            let mut removed = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some((_, entry)) = self.refs.remove(&id) {
+                    self.lanes.note_released(id);
+                    removed.push(entry);
+                }
             }
+            n = removed.len();
+            self.let_go_all(removed);
+        } else {
+            // Small scope (the usual message): let go on the spot.
+            let mut due = Vec::new();
+            for id in ids {
+                if let Some((_, entry)) = self.refs.remove(&id) {
+                    self.lanes.note_released(id);
+                    self.files.let_go(entry, &mut due);
+                    n += 1;
+                }
+            }
+            self.files.queue(due);
         }
-        let n = removed.len();
         Counters::add(&self.files.counters.released, n as u64);
-        self.let_go_all(removed);
         n
     }
 
@@ -1000,8 +1014,7 @@ pub(crate) fn absolute(p: &Path) -> Result<Cow<'_, Path>, &'static str> {
     if p.as_os_str().as_encoded_bytes().contains(&0) {
         return Err("the path contains a NUL byte");
     }
-    let plain = |c: Component<'_>| !matches!(c, Component::CurDir | Component::ParentDir);
-    if p.is_absolute() && p.components().all(plain) {
+    if is_normal_absolute(p) {
         return Ok(Cow::Borrowed(p));
     }
     let abs = std::path::absolute(p).map_err(|_| "the path cannot be made absolute")?;
@@ -1016,6 +1029,31 @@ pub(crate) fn absolute(p: &Path) -> Result<Cow<'_, Path>, &'static str> {
         }
     }
     Ok(Cow::Owned(out))
+}
+
+/// Whether `p` is absolute and already in the form the slow path would
+/// produce: no `.` or `..` component, no doubled or trailing separator. The
+/// path map is keyed by bytes, so this must hold for every key.
+#[cfg(unix)]
+fn is_normal_absolute(p: &Path) -> bool {
+    let b = p.as_os_str().as_encoded_bytes();
+    if b.first() != Some(&b'/') || b.len() == 1 || b.ends_with(b"/") {
+        return false;
+    }
+    // Each component (between separators) must be non-empty, and neither
+    // "." nor "..".
+    b[1..]
+        .split(|&c| c == b'/')
+        .all(|c| !c.is_empty() && c != b"." && c != b"..")
+}
+
+#[cfg(not(unix))]
+fn is_normal_absolute(p: &Path) -> bool {
+    let plain = |c: Component<'_>| !matches!(c, Component::CurDir | Component::ParentDir);
+    p.is_absolute() && p.components().all(plain) && {
+        let rebuilt: PathBuf = p.components().collect();
+        rebuilt.as_os_str() == p.as_os_str()
+    }
 }
 
 #[allow(dead_code)]

@@ -77,6 +77,23 @@ fn r1_paths_are_made_absolute_lexically() {
     assert!(!exists(&p));
 }
 
+#[cfg(unix)]
+#[test]
+fn r1_doubled_and_trailing_separators_are_one_path() {
+    let f = Fixture::new();
+    let p = f.file("a.jpg");
+    let doubled = format!("{}//a.jpg", f.dir.path().display());
+    let r = f.store.store(&doubled, delete(), "s").unwrap();
+    assert_eq!(f.store.resolve(&r).unwrap().path(), p);
+    f.store.store(&p, delete(), "t").unwrap();
+    f.store.release_all("s");
+    f.store.flush();
+    assert!(exists(&p), "the other spelling still holds it");
+    f.store.release_all("t");
+    f.store.flush();
+    assert!(!exists(&p));
+}
+
 #[test]
 fn r1_directories_and_bad_paths_are_refused() {
     let f = Fixture::new();
