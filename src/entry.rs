@@ -23,6 +23,8 @@ pub(crate) struct RefEntry {
     /// lease's path touches one object fewer.
     pub(crate) path: Frozen<OsStr>,
     pub(crate) scope: Frozen<str>,
+    /// The TTL lane holding this ref's slot.
+    pub(crate) lane: u16,
     pub(crate) meta: MediaMeta,
     /// `Some` for the whole life of a shared entry; taken only when the entry
     /// is dropped or unwrapped.
@@ -38,6 +40,7 @@ impl RefEntry {
         id: MediaRef,
         stored_at: u64,
         scope: Frozen<str>,
+        lane: u16,
         meta: MediaMeta,
         file: Arc<FileRec>,
     ) -> Self {
@@ -46,6 +49,7 @@ impl RefEntry {
             stored_at,
             path: Frozen::clone(&file.path),
             scope,
+            lane,
             meta,
             file: Some(file),
             #[cfg(loom)]

@@ -7,8 +7,11 @@
 //!
 //! Invariants:
 //!
-//! * Every ref in the ref map has exactly one slot in exactly one lane (its
-//!   lane is chosen by its id), pushed by `store` after the ref is in the map.
+//! * Every ref in the ref map has exactly one slot in exactly one lane,
+//!   pushed by `store` after the ref is in the map. The lane is the storing
+//!   thread's (threads are spread over the lanes round-robin), so that two
+//!   threads storing at once rarely meet on a lane lock; the entry records
+//!   its lane for the release that turns its slot into garbage.
 //!   A slot may outlive its ref (released refs leave *garbage*); a sweep
 //!   that pops one finds the ref gone and skips it.
 //! * Within a lane, slot times never decrease: a push uses
@@ -65,18 +68,26 @@ impl ExpiryLanes {
         }
     }
 
-    fn lane(&self, id: MediaRef) -> &Lane {
-        // Low bits of a random v4 UUID are uniform; under loom the ids are
-        // counters, which alternate lanes.
-        &self.lanes[(id.as_u128() as usize) & (self.lanes.len() - 1)]
+    /// The lane a new ref of this thread goes to.
+    pub(crate) fn pick(&self, id: MediaRef) -> u16 {
+        // The thread's lane in production; under loom (whose threads all
+        // share one OS thread) the id's, which alternates lanes.
+        let n = crate::sync::thread_lane_hint().unwrap_or(id.as_u128() as usize);
+        (n & (self.lanes.len() - 1)) as u16
     }
 
-    /// Records a ref stored at `now` (call after it is in the ref map).
-    pub(crate) fn push<V, S>(&self, id: MediaRef, now: u64, refs: &ShardMap<MediaRef, V, S>)
-    where
+    /// Records a ref stored at `now` in lane `lane` (from [`Self::pick`];
+    /// call after the ref is in the ref map).
+    pub(crate) fn push<V, S>(
+        &self,
+        lane: u16,
+        id: MediaRef,
+        now: u64,
+        refs: &ShardMap<MediaRef, V, S>,
+    ) where
         S: std::hash::BuildHasher + Clone + Default,
     {
-        let lane = self.lane(id);
+        let lane = &self.lanes[usize::from(lane) & (self.lanes.len() - 1)];
         let mut slots = lock(&lane.slots);
         let t = slots.back().map_or(now, |&(last, _)| last.max(now));
         slots.push_back((t, id));
@@ -92,10 +103,13 @@ impl ExpiryLanes {
         }
     }
 
-    /// Notes that a ref left the map before expiring (its slot is garbage).
-    pub(crate) fn note_released(&self, id: MediaRef) {
+    /// Notes that a ref of lane `lane` left the map before expiring (its
+    /// slot is garbage).
+    pub(crate) fn note_released(&self, lane: u16) {
         // Relaxed: a heuristic counter (see `garbage`).
-        self.lane(id).garbage.fetch_add(1, Ordering::Relaxed);
+        self.lanes[usize::from(lane) & (self.lanes.len() - 1)]
+            .garbage
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Pops, from every lane, the refs whose slot time is more than
@@ -161,7 +175,11 @@ impl ExpiryLanes {
         // Lock order: lane lock, then a ref-map shard's read lock; nothing
         // takes a lane lock while holding a ref-map shard lock.
         slots.retain(|(_, id)| refs.contains_key(id));
-        slots.shrink_to(slots.len() * 2);
+        // Keep the buffer unless it is far too large: shrinking and growing
+        // it again on every compaction would reallocate it over and over.
+        if slots.capacity() > 4096 && slots.capacity() > 8 * slots.len() {
+            slots.shrink_to(slots.len() * 2);
+        }
         lane.garbage.store(0, Ordering::Relaxed);
         let front = slots.front().map_or(EMPTY, |&(t, _)| t);
         lane.front.store(front, Ordering::Release);

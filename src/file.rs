@@ -131,8 +131,9 @@ impl FileRec {
         Path::new(&*self.path)
     }
 
-    /// Adds a holder; see lifecycle step 1.
-    pub(crate) fn try_join(&self) -> Result<(), JoinError> {
+    /// Adds a holder; see lifecycle step 1. Returns the number of holders
+    /// before the join (0: this join started a lifetime).
+    pub(crate) fn try_join(&self) -> Result<u64, JoinError> {
         // Acquire: a failed CAS re-reads the word and decides again; see the
         // module's Synchronization section for the success ordering.
         let mut s = self.state.load(Ordering::Acquire);
@@ -156,7 +157,7 @@ impl FileRec {
                 .state
                 .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(n),
                 Err(cur) => s = cur,
             }
         }
@@ -296,7 +297,7 @@ mod tests {
         let r = rec();
         r.confirm(CleanupPolicy::DeleteOnCleanup);
         assert_eq!(r.release(), Released::Delete);
-        r.try_join().unwrap(); // a store resurrects it
+        assert_eq!(r.try_join(), Ok(0)); // a store resurrects it
         assert!(!r.begin_unlink()); // the queued deletion is cancelled
         assert_eq!(r.release(), Released::Delete); // the store failed: due again
         assert!(r.begin_unlink());

@@ -165,33 +165,41 @@ impl FileTable {
             WaitFor(Arc<FileRec>),
             Full,
         }
+        // Fast path, under the shard's read lock: join the record that is
+        // there. A join is a compare-exchange on the record, which cannot
+        // succeed on a DEAD one, and a record leaves the map only once DEAD,
+        // so a read lock is enough; it lets stores of other paths in the
+        // same shard go on in parallel.
+        let joined = this.paths.get_with(path.as_os_str(), |rec| {
+            rec.try_join()
+                .ok()
+                .map(|before| (Arc::clone(rec), before == 0))
+        });
+        if let Some(Some((rec, fresh))) = joined {
+            return Ok(Pin { rec, fresh });
+        }
         let mut waited: Option<Arc<FileRec>> = None;
         loop {
-            // Under the path's shard write lock: join or replace atomically
-            // with respect to other stores and to removals.
+            // Under the path's shard write lock: join, insert or replace
+            // atomically with respect to other stores and to removals.
             let step = this.paths.update(
                 path.as_os_str(),
                 || Frozen::from(path.as_os_str()),
                 |key, slot| match slot {
-                    Some(rec) => {
-                        let was_held = rec.holders() > 0;
-                        match rec.try_join() {
-                            Ok(()) => Update::Keep(Step::Got(Arc::clone(rec), !was_held)),
-                            Err(JoinError::Full) => Update::Keep(Step::Full),
-                            Err(JoinError::Dead) => {
-                                if waited.as_ref().is_some_and(|w| Arc::ptr_eq(w, rec)) {
-                                    // Its unlink (if any) is over: replace it.
-                                    let fresh = Arc::new(FileRec::new(
-                                        Frozen::clone(key),
-                                        Arc::clone(this),
-                                    ));
-                                    Update::Put(Arc::clone(&fresh), Step::Got(fresh, true))
-                                } else {
-                                    Update::Keep(Step::WaitFor(Arc::clone(rec)))
-                                }
+                    Some(rec) => match rec.try_join() {
+                        Ok(before) => Update::Keep(Step::Got(Arc::clone(rec), before == 0)),
+                        Err(JoinError::Full) => Update::Keep(Step::Full),
+                        Err(JoinError::Dead) => {
+                            if waited.as_ref().is_some_and(|w| Arc::ptr_eq(w, rec)) {
+                                // Its unlink (if any) is over: replace it.
+                                let fresh =
+                                    Arc::new(FileRec::new(Frozen::clone(key), Arc::clone(this)));
+                                Update::Put(Arc::clone(&fresh), Step::Got(fresh, true))
+                            } else {
+                                Update::Keep(Step::WaitFor(Arc::clone(rec)))
                             }
                         }
-                    }
+                    },
                     None => {
                         let fresh = Arc::new(FileRec::new(Frozen::clone(key), Arc::clone(this)));
                         Update::Put(Arc::clone(&fresh), Step::Got(fresh, true))

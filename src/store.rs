@@ -330,6 +330,7 @@ impl MediaStore {
 
         let id = MediaRef::from_uuid(shared.ids.next());
         let now = shared.now_nanos();
+        let lane = shared.lanes.pick(id);
         let rec = pin.rec;
         #[cfg(loom)]
         if crate::faults::active(crate::faults::Fault::InsertOutsideScopeLock) {
@@ -347,9 +348,9 @@ impl MediaStore {
                     }
                 },
             );
-            let entry = Arc::new(RefEntry::new(id, now, key, meta, rec));
+            let entry = Arc::new(RefEntry::new(id, now, key, lane, meta, rec));
             shared.refs.insert(id, entry);
-            shared.lanes.push(id, now, &shared.refs);
+            shared.lanes.push(lane, id, now, &shared.refs);
             return Ok(id);
         }
         // Scope shard lock held while the ref enters `refs` (invariant 1).
@@ -357,7 +358,7 @@ impl MediaStore {
             scope,
             || Frozen::from(scope),
             |key, ids| {
-                let entry = Arc::new(RefEntry::new(id, now, Frozen::clone(key), meta, rec));
+                let entry = Arc::new(RefEntry::new(id, now, Frozen::clone(key), lane, meta, rec));
                 shared.refs.insert(id, entry);
                 match ids {
                     Some(ids) => {
@@ -374,7 +375,7 @@ impl MediaStore {
                 }
             },
         );
-        shared.lanes.push(id, now, &shared.refs);
+        shared.lanes.push(lane, id, now, &shared.refs);
         Ok(id)
     }
 
@@ -792,7 +793,7 @@ impl Shared {
             let mut removed = Vec::with_capacity(ids.len());
             for id in ids {
                 if let Some((_, entry)) = self.refs.remove(&id) {
-                    self.lanes.note_released(id);
+                    self.lanes.note_released(entry.lane);
                     removed.push(entry);
                 }
             }
@@ -803,7 +804,7 @@ impl Shared {
             let mut due = Vec::new();
             for id in ids {
                 if let Some((_, entry)) = self.refs.remove(&id) {
-                    self.lanes.note_released(id);
+                    self.lanes.note_released(entry.lane);
                     self.files.let_go(entry, &mut due);
                     n += 1;
                 }

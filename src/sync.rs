@@ -95,6 +95,26 @@ pub(crate) fn on_deleter_thread() -> bool {
     ON_DELETER.with(|c| c.get())
 }
 
+/// A small per-thread number (threads numbered round-robin as they first
+/// ask), used to give each storing thread its own TTL lane. `None` under
+/// loom, where every model thread shares one OS thread.
+pub(crate) fn thread_lane_hint() -> Option<usize> {
+    #[cfg(not(loom))]
+    {
+        use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        std::thread_local! {
+            // Relaxed: only a spread of numbers is needed, no ordering.
+            static LANE: usize = NEXT.fetch_add(1, Relaxed);
+        }
+        Some(LANE.with(|l| *l))
+    }
+    #[cfg(loom)]
+    {
+        None
+    }
+}
+
 /// Takes a mutex, ignoring poisoning (see the module invariants).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
