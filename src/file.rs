@@ -55,7 +55,7 @@ use std::path::Path;
 
 use crate::files::FileTable;
 use crate::meta::CleanupPolicy;
-use crate::sync::{Arc, AtomicU64, Frozen, Mutex, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU64, Frozen, Mutex, Ordering};
 
 /// Number of holders, low 32 bits.
 const COUNT_MASK: u64 = (1 << 32) - 1;
@@ -113,6 +113,11 @@ pub(crate) struct FileRec {
     /// Where due deletions go. Holding it here (not in every ref) keeps the
     /// table alive for leases that outlive the store.
     pub(crate) table: Arc<FileTable>,
+    /// Whether the record sits in a dormant queue (see
+    /// [`FileTable::retire`]); keeps a record that is retired again and again
+    /// from filling a queue with copies of itself. Not part of the lifetime
+    /// protocol: a stale value only costs a duplicate or a skipped queue slot.
+    pub(crate) queued: AtomicBool,
 }
 
 impl FileRec {
@@ -123,6 +128,7 @@ impl FileRec {
             unlink_lock: Mutex::new(()),
             path,
             table,
+            queued: AtomicBool::new(false),
         }
     }
 

@@ -100,9 +100,13 @@ pub(crate) struct FileTable {
     /// its record instead of building a new one. Bounded: a record pushed
     /// out of its queue is retired for real. Sharded to keep two threads
     /// that release at once off one lock.
-    dormant: Box<[Mutex<std::collections::VecDeque<Arc<FileRec>>>]>,
+    dormant: Box<[DormantQueue]>,
     pub(crate) counters: Counters,
 }
+
+/// One dormant queue, on its own pair of cache lines (see `expiry::Lane`).
+#[repr(align(128))]
+struct DormantQueue(Mutex<std::collections::VecDeque<Arc<FileRec>>>);
 
 /// Dormant queues, and records kept per queue.
 const DORMANT_QUEUES: usize = if cfg!(loom) { 1 } else { 16 };
@@ -133,7 +137,7 @@ impl FileTable {
             failed: Mutex::new(Vec::new()),
             retries,
             dormant: (0..DORMANT_QUEUES)
-                .map(|_| Mutex::new(std::collections::VecDeque::new()))
+                .map(|_| DormantQueue(Mutex::new(std::collections::VecDeque::new())))
                 .collect(),
             counters: Counters::default(),
         }
@@ -285,9 +289,14 @@ impl FileTable {
     /// (still in the path map, joinable as a fresh lifetime); the oldest
     /// dormant record of its queue is retired for real.
     pub(crate) fn retire(&self, rec: &Arc<FileRec>) {
+        // Acquire/Release: pairs with the store in the eviction below; only
+        // avoids duplicate queue slots.
+        if rec.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let queue = &self.dormant[(Arc::as_ptr(rec) as *const u8 as usize >> 6) % DORMANT_QUEUES];
         let evicted = {
-            let mut q = lock(queue);
+            let mut q = lock(&queue.0);
             q.push_back(Arc::clone(rec));
             if q.len() > DORMANT_PER_QUEUE {
                 q.pop_front()
@@ -296,6 +305,9 @@ impl FileTable {
             }
         };
         if let Some(old) = evicted {
+            old.queued.store(false, Ordering::Release);
+            // Fails, and leaves the record in the map, if a store rejoined
+            // it; its next retirement queues it again.
             self.retire_now(&old);
         }
     }
@@ -446,7 +458,7 @@ impl FileTable {
     /// map; dropping it breaks the table ↔ record reference cycle.
     pub(crate) fn forget_paths(&self) {
         for q in self.dormant.iter() {
-            let drained = std::mem::take(&mut *lock(q));
+            let drained = std::mem::take(&mut *lock(&q.0));
             drop(drained);
         }
         self.paths.clear();
