@@ -10,7 +10,11 @@
 //!
 //! ```text
 //! cargo run --release --example gateway -- [--seconds N] [--channels N] [--agents N] [--soak N] [--rate N]
+//!     [--metrics-addr 127.0.0.1:9187]
 //! ```
+//!
+//! `--metrics-addr` serves the store's Prometheus metrics over HTTP at that
+//! address (any path, e.g. `/metrics`) while the gateway runs.
 //!
 //! `--soak N` runs for N seconds at a steady 1 000 messages per second per
 //! channel (change it with `--rate N`; 0 is as fast as possible) and reports
@@ -32,6 +36,8 @@ struct Args {
     soak: bool,
     /// Messages per second per channel thread (0: as fast as possible).
     rate: u64,
+    /// Serve Prometheus metrics on this address.
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -41,6 +47,7 @@ fn parse_args() -> Result<Args, String> {
         agents: 2,
         soak: false,
         rate: 0,
+        metrics_addr: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -62,8 +69,12 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "--rate" => a.rate = num("--rate")?,
+            "--metrics-addr" => {
+                let v = it.next().ok_or("--metrics-addr needs a value")?;
+                a.metrics_addr = Some(v.parse().map_err(|e| format!("--metrics-addr: {e}"))?);
+            }
             "-h" | "--help" => {
-                println!("usage: gateway [--seconds N] [--channels N] [--agents N] [--soak N] [--rate N]");
+                println!("usage: gateway [--seconds N] [--channels N] [--agents N] [--soak N] [--rate N] [--metrics-addr 127.0.0.1:9187]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}")),
@@ -97,6 +108,18 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(addr) = args.metrics_addr {
+        // Installed before the store is built: the store takes its metric
+        // handles from the recorder present at build time.
+        if let Err(e) = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+        {
+            eprintln!("gateway: cannot serve metrics on {addr}: {e}");
+            std::process::exit(2);
+        }
+        println!("metrics on http://{addr}/metrics");
+    }
     let dir = tempfile::Builder::new()
         .prefix("mediastore-gateway-")
         .tempdir()

@@ -8,7 +8,7 @@
 //! the cleaner goes on with the next interval. Not built under loom (loom
 //! has no time); models call `clean_expired` directly.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
@@ -80,20 +80,14 @@ fn sweep(shared: &Shared) {
     if !shared.cleanup_snapshot().enabled {
         return;
     }
-    let started = Instant::now();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.clean_expired())) {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(
-            expired = n,
-            duration_us = started.elapsed().as_micros() as u64,
-            "mediastore: sweep expired refs"
-        ),
-        Err(_) => tracing::error!("mediastore: sweep panicked; retrying next interval"),
+    // `clean_expired` logs and measures each sweep itself.
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.clean_expired())).is_err() {
+        tracing::error!("mediastore: sweep panicked; retrying next interval");
     }
 }
 
 fn run(shared: &Shared, ctl: &Receiver<Ctl>) {
-    tracing::debug!("mediastore: cleaner thread started");
+    tracing::info!("mediastore: cleaner thread started");
     loop {
         let cfg = *shared.cleanup_snapshot();
         let wait = if cfg.enabled {
@@ -109,5 +103,5 @@ fn run(shared: &Shared, ctl: &Receiver<Ctl>) {
             Ok(Ctl::Stop) | Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    tracing::debug!("mediastore: cleaner thread stopped");
+    tracing::info!("mediastore: cleaner thread stopped");
 }

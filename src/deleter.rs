@@ -160,6 +160,7 @@ impl Retries {
             attempts,
         });
         Counters::set(&table.counters.retrying, h.0.len() as u64);
+        table.metrics.retries(h.0.len() as u64);
     }
 
     /// Runs every retry that is due now (all of them with `all`).
@@ -173,6 +174,7 @@ impl Retries {
                 due.extend(h.0.pop());
             }
             Counters::set(&table.counters.retrying, h.0.len() as u64);
+            table.metrics.retries(h.0.len() as u64);
             due
         };
         for r in due {
@@ -213,7 +215,7 @@ pub(crate) fn unlink_now(table: &FileTable, rec: &Arc<FileRec>) -> Unlink {
 
 /// The thread's body.
 pub(crate) fn run(table: Arc<FileTable>, inbox: Receiver<Job>) {
-    tracing::debug!("mediastore: deleter thread started");
+    tracing::info!("mediastore: deleter thread started");
     crate::sync::mark_deleter_thread();
     loop {
         table.retries().run_due(&table, false);
@@ -235,7 +237,7 @@ pub(crate) fn run(table: Arc<FileTable>, inbox: Receiver<Job>) {
     }
     // Last attempt for scheduled retries; what fails is kept in the list.
     table.retries().run_due(&table, true);
-    tracing::debug!("mediastore: deleter thread stopped");
+    tracing::info!("mediastore: deleter thread stopped");
 }
 
 fn handle(table: &Arc<FileTable>, job: Job) {
@@ -245,7 +247,7 @@ fn handle(table: &Arc<FileTable>, job: Job) {
             for rec in files {
                 unlink_now(table, &rec);
             }
-            Counters::sub(&table.counters.pending, n);
+            table.pending_sub(n);
         }
         Job::Release(entries) => {
             let n = entries.len() as u64;
@@ -256,7 +258,7 @@ fn handle(table: &Arc<FileTable>, job: Job) {
             for rec in due {
                 unlink_now(table, &rec);
             }
-            Counters::sub(&table.counters.pending, n);
+            table.pending_sub(n);
         }
         Job::Flush(ack) => {
             table.retries().run_due(table, false);

@@ -180,6 +180,17 @@ pub enum ConfigError {
         /// The value given.
         value: Duration,
     },
+    /// A setting read from the outside (environment, config file) is not
+    /// valid.
+    #[error("invalid {field} {value:?}: {reason}")]
+    Invalid {
+        /// The field or variable.
+        field: &'static str,
+        /// The value given (at most 64 bytes of it).
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// `deletion_retries` with zero attempts.
     #[error("deletion attempts must be at least 1")]
     ZeroAttempts,

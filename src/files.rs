@@ -102,6 +102,7 @@ pub(crate) struct FileTable {
     /// that release at once off one lock.
     dormant: Box<[DormantQueue]>,
     pub(crate) counters: Counters,
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 /// One dormant queue, on its own pair of cache lines (see `expiry::Lane`).
@@ -140,7 +141,22 @@ impl FileTable {
                 .map(|_| DormantQueue(Mutex::new(std::collections::VecDeque::new())))
                 .collect(),
             counters: Counters::default(),
+            metrics: crate::metrics::Metrics::new(),
         }
+    }
+
+    /// `n` more refs or files wait for the deleter.
+    pub(crate) fn pending_add(&self, n: u64) {
+        Counters::add(&self.counters.pending, n);
+        self.metrics
+            .queue_depth(Counters::get(&self.counters.pending));
+    }
+
+    /// The deleter is done with `n` of them.
+    pub(crate) fn pending_sub(&self, n: u64) {
+        Counters::sub(&self.counters.pending, n);
+        self.metrics
+            .queue_depth(Counters::get(&self.counters.pending));
     }
 
     /// The retry schedule of failed unlinks.
@@ -279,7 +295,7 @@ impl FileTable {
         if due.is_empty() {
             return;
         }
-        Counters::add(&self.counters.pending, due.len() as u64);
+        self.pending_add(due.len() as u64);
         if let Err(job) = self.send(Job::Files(due)) {
             self.handle_inline(job);
         }
@@ -340,9 +356,18 @@ impl FileTable {
             }
         };
         match &outcome {
-            Unlink::Done => Counters::add(&self.counters.deleted, 1),
-            Unlink::Gone => Counters::add(&self.counters.not_found, 1),
-            Unlink::Failed(_) => Counters::add(&self.counters.errors, 1),
+            Unlink::Done => {
+                Counters::add(&self.counters.deleted, 1);
+                self.metrics.deleted(true, false);
+            }
+            Unlink::Gone => {
+                Counters::add(&self.counters.not_found, 1);
+                self.metrics.deleted(false, true);
+            }
+            Unlink::Failed(_) => {
+                Counters::add(&self.counters.errors, 1);
+                self.metrics.deleted(false, false);
+            }
             Unlink::Skipped => {}
         }
         if matches!(outcome, Unlink::Done | Unlink::Gone) {
@@ -429,7 +454,7 @@ impl FileTable {
                         self.give_up(rec, 1, e);
                     }
                 }
-                Counters::sub(&self.counters.pending, n);
+                self.pending_sub(n);
             }
             Job::Release(entries) => {
                 let n = entries.len() as u64;
@@ -442,7 +467,7 @@ impl FileTable {
                         self.give_up(rec, 1, e);
                     }
                 }
-                Counters::sub(&self.counters.pending, n);
+                self.pending_sub(n);
             }
             Job::Flush(ack) => {
                 let _ = ack.send(());

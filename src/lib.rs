@@ -158,12 +158,16 @@ mod files;
 mod lease;
 mod media_ref;
 mod meta;
+mod metrics;
 mod report;
 mod roots;
+mod settings;
 mod stats;
 mod store;
 mod sync;
 
+#[cfg(all(feature = "tokio", not(loom)))]
+mod async_api;
 #[cfg(not(loom))]
 mod cleaner;
 #[cfg(not(loom))]
@@ -180,6 +184,7 @@ pub use lease::MediaLease;
 pub use media_ref::{MediaRef, MEDIA_REF_PREFIX};
 pub use meta::{CleanupPolicy, MediaMeta};
 pub use report::{FailedDeletion, ShutdownReport};
+pub use settings::{parse_duration, ENV_ENABLED, ENV_INTERVAL, ENV_MAX_AGE};
 pub use stats::Stats;
 pub use store::MediaStore;
 

@@ -37,6 +37,8 @@ pub enum CleanupPolicy {
 /// assert_eq!(MediaMeta::forget_only().cleanup_policy, CleanupPolicy::ForgetOnly);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct MediaMeta {
     /// The file's display name (for uploads), e.g. `photo.jpg`.
     pub filename: String,

@@ -68,6 +68,7 @@ pub(crate) fn sweep(table: &Arc<FileTable>, cutoff: SystemTime) {
         }
     }
     Counters::add(&table.counters.orphans, deleted);
+    table.metrics.orphans(deleted);
     if deleted > 0 {
         tracing::info!(
             deleted,

@@ -63,7 +63,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" | "hr" | "hrs" => n.checked_mul(3600).map(Duration::from_secs),
             "d" | "day" | "days" => n.checked_mul(86_400).map(Duration::from_secs),
             "" => return Err(format!("missing unit in {t:?} (use ms, s, m, h or d)")),
-            other => return Err(format!("unknown unit {other:?} in {t:?} (use ms, s, m, h or d)")),
+            other => {
+                return Err(format!(
+                    "unknown unit {other:?} in {t:?} (use ms, s, m, h or d)"
+                ))
+            }
         };
         total = part
             .and_then(|p| total.checked_add(p))
@@ -200,36 +204,78 @@ mod serde_impls {
     }
 
     /// A duration in a config file: minutes as a number, or a humane text.
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum DurationValue {
-        Minutes(u64),
-        Text(String),
-    }
+    /// Any other type is an error that names the field.
+    struct DurationValue(Duration);
 
-    impl DurationValue {
-        fn get<E: de::Error>(self, field: &str) -> Result<Duration, E> {
-            match self {
-                DurationValue::Minutes(m) => m
-                    .checked_mul(60)
+    fn duration_field<'de, D: Deserializer<'de>>(
+        d: D,
+        field: &'static str,
+    ) -> Result<Option<DurationValue>, D::Error> {
+        struct V(&'static str);
+        impl Visitor<'_> for V {
+            type Value = Duration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(
+                    f,
+                    "{}: minutes as a number, or a duration such as \"30m\"",
+                    self.0
+                )
+            }
+            fn visit_u64<E: de::Error>(self, m: u64) -> Result<Duration, E> {
+                m.checked_mul(60)
                     .map(Duration::from_secs)
-                    .ok_or_else(|| E::custom(format!("{field}: {m} minutes is too large"))),
-                DurationValue::Text(t) => {
-                    parse_duration(&t).map_err(|r| E::custom(format!("{field}: {r}")))
-                }
+                    .ok_or_else(|| E::custom(format!("{}: {m} minutes is too large", self.0)))
+            }
+            fn visit_i64<E: de::Error>(self, m: i64) -> Result<Duration, E> {
+                u64::try_from(m)
+                    .map_err(|_| E::custom(format!("{}: {m} is negative", self.0)))
+                    .and_then(|m| self.visit_u64(m))
+            }
+            fn visit_str<E: de::Error>(self, t: &str) -> Result<Duration, E> {
+                parse_duration(t).map_err(|r| E::custom(format!("{}: {r}", self.0)))
             }
         }
+        d.deserialize_any(V(field)).map(|v| Some(DurationValue(v)))
+    }
+
+    fn max_age_minutes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DurationValue>, D::Error> {
+        duration_field(d, "max_age_minutes")
+    }
+    fn max_age<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DurationValue>, D::Error> {
+        duration_field(d, "max_age")
+    }
+    fn interval_minutes<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<DurationValue>, D::Error> {
+        duration_field(d, "interval_minutes")
+    }
+    fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DurationValue>, D::Error> {
+        duration_field(d, "interval")
+    }
+    fn sweep_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DurationValue>, D::Error> {
+        duration_field(d, "sweep_interval")
+    }
+    fn enabled<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        bool::deserialize(d)
+            .map(Some)
+            .map_err(|e| de::Error::custom(format!("enabled: {e}")))
     }
 
     /// picoclaw's `tools.media_cleanup` shape, plus humane spellings.
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct RawCleanup {
+        #[serde(default, deserialize_with = "enabled")]
         enabled: Option<bool>,
+        #[serde(default, deserialize_with = "max_age_minutes")]
         max_age_minutes: Option<DurationValue>,
+        #[serde(default, deserialize_with = "interval_minutes")]
         interval_minutes: Option<DurationValue>,
+        #[serde(default, deserialize_with = "max_age")]
         max_age: Option<DurationValue>,
+        #[serde(default, deserialize_with = "interval")]
         interval: Option<DurationValue>,
+        #[serde(default, deserialize_with = "sweep_interval")]
         sweep_interval: Option<DurationValue>,
     }
 
@@ -240,21 +286,28 @@ mod serde_impls {
             if let Some(e) = raw.enabled {
                 cfg.enabled = e;
             }
-            let one = |a: Option<DurationValue>, b: Option<DurationValue>, names: &str| {
-                match (a, b) {
-                    (Some(_), Some(_)) => Err(de::Error::custom(format!("give only one of {names}"))),
-                    (a, b) => Ok(a.or(b)),
-                }
+            let one = |a: Option<DurationValue>, b: Option<DurationValue>, names: &str| match (a, b)
+            {
+                (Some(_), Some(_)) => Err(de::Error::custom(format!("give only one of {names}"))),
+                (a, b) => Ok(a.or(b)),
             };
-            if let Some(v) = one(raw.max_age_minutes, raw.max_age, "max_age_minutes and max_age")? {
-                cfg.max_age = v.get("max_age")?;
+            if let Some(v) = one(
+                raw.max_age_minutes,
+                raw.max_age,
+                "max_age_minutes and max_age",
+            )? {
+                cfg.max_age = v.0;
             }
-            let interval = match one(raw.interval_minutes, raw.interval, "interval_minutes and interval")? {
+            let interval = match one(
+                raw.interval_minutes,
+                raw.interval,
+                "interval_minutes and interval",
+            )? {
                 Some(v) => Some(v),
                 None => raw.sweep_interval,
             };
             if let Some(v) = interval {
-                cfg.sweep_interval = v.get("interval")?;
+                cfg.sweep_interval = v.0;
             }
             cfg.validate().map_err(de::Error::custom)?;
             Ok(cfg)

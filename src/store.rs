@@ -354,7 +354,7 @@ impl MediaStore {
             return Ok(id);
         }
         // Scope shard lock held while the ref enters `refs` (invariant 1).
-        shared.scopes.update(
+        let new_scope = shared.scopes.update(
             scope,
             || Frozen::from(scope),
             |key, ids| {
@@ -363,19 +363,20 @@ impl MediaStore {
                 match ids {
                     Some(ids) => {
                         ids.push(id);
-                        Update::Keep(())
+                        Update::Keep(false)
                     }
                     None => {
                         // Most scopes (one inbound message) hold one to
                         // three refs: start small.
                         let mut ids = Vec::with_capacity(2);
                         ids.push(id);
-                        Update::Put(ids, ())
+                        Update::Put(ids, true)
                     }
                 }
             },
         );
         shared.lanes.push(lane, id, now, &shared.refs);
+        shared.files.metrics.stored(new_scope);
         Ok(id)
     }
 
@@ -812,10 +813,13 @@ impl Shared {
             self.files.queue(due);
         }
         Counters::add(&self.files.counters.released, n as u64);
+        self.files.metrics.released(n as u64, 1);
         n
     }
 
     pub(crate) fn clean_expired(&self) -> usize {
+        #[cfg(not(loom))]
+        let started = std::time::Instant::now();
         // One configuration snapshot for the whole sweep.
         let cfg = self.cleanup.load();
         let max_age = cfg.max_age_nanos();
@@ -855,6 +859,8 @@ impl Shared {
         let n = removed.len() + miscounted;
         if removed.is_empty() {
             Counters::add(&self.files.counters.expired, n as u64);
+            #[cfg(not(loom))]
+            self.files.metrics.expired(0, 0, started.elapsed());
             return n;
         }
         // Detach from scopes, one pass per scope: refs gone from `refs` are
@@ -862,18 +868,33 @@ impl Shared {
         // order: scope shard, then ref shard (as in `store`).
         removed.sort_unstable_by_key(|e| Frozen::as_ptr(&e.scope) as *const u8 as usize);
         let mut last: Option<&Frozen<str>> = None;
+        let mut emptied = 0u64;
         for e in &removed {
             if last.is_some_and(|l| Frozen::ptr_eq(l, &e.scope)) {
                 continue;
             }
             last = Some(&e.scope);
-            self.scopes.remove_if_mut(&*e.scope, |_, ids| {
+            let gone = self.scopes.remove_if_mut(&*e.scope, |_, ids| {
                 ids.retain(|id| self.refs.contains_key(id));
                 ids.is_empty()
             });
+            emptied += u64::from(gone.is_some());
         }
         Counters::add(&self.files.counters.expired, n as u64);
         self.let_go_all(removed);
+        #[cfg(not(loom))]
+        {
+            let took = started.elapsed();
+            self.files.metrics.expired(n as u64, emptied, took);
+            tracing::info!(
+                expired = n,
+                scopes_emptied = emptied,
+                duration_us = took.as_micros() as u64,
+                "mediastore: sweep expired refs"
+            );
+        }
+        #[cfg(loom)]
+        let _ = emptied;
         n
     }
 
@@ -883,7 +904,7 @@ impl Shared {
     /// release costs its caller little and its memory is freed there.
     fn let_go_all(&self, removed: Vec<Arc<RefEntry>>) {
         if removed.len() >= RELEASE_OFFLOAD {
-            Counters::add(&self.files.counters.pending, removed.len() as u64);
+            self.files.pending_add(removed.len() as u64);
             if let Err(job) = self.files.send(Job::Release(removed)) {
                 self.files.handle_inline(job);
             }
