@@ -242,23 +242,10 @@ pub(crate) fn run(table: Arc<FileTable>, inbox: Receiver<Job>) {
 
 fn handle(table: &Arc<FileTable>, job: Job) {
     match job {
-        Job::Files(files) => {
-            let n = files.len() as u64;
-            for rec in files {
+        job @ (Job::Files(_) | Job::Release(_)) => {
+            table.run_deletions(job, |table, rec| {
                 unlink_now(table, &rec);
-            }
-            table.pending_sub(n);
-        }
-        Job::Release(entries) => {
-            let n = entries.len() as u64;
-            let mut due = Vec::new();
-            for e in entries {
-                table.let_go(e, &mut due);
-            }
-            for rec in due {
-                unlink_now(table, &rec);
-            }
-            table.pending_sub(n);
+            });
         }
         Job::Flush(ack) => {
             table.retries().run_due(table, false);

@@ -443,31 +443,38 @@ impl FileTable {
         write(&self.deleter).take()
     }
 
-    /// Carries out a job on the calling thread, once the store is closed:
-    /// one attempt per file; failures go to the failed list.
-    pub(crate) fn handle_inline(&self, job: Job) {
-        match job {
-            Job::Files(files) => {
-                let n = files.len() as u64;
-                for rec in files {
-                    if let Unlink::Failed(e) = self.unlink(&rec) {
-                        self.give_up(rec, 1, e);
-                    }
-                }
-                self.pending_sub(n);
-            }
+    /// Carries out the deletions of a `Files` or `Release` job, each with
+    /// `unlink_one` (the deleter retries failures, the inline path gives up
+    /// at once); any other job is ignored.
+    pub(crate) fn run_deletions(&self, job: Job, unlink_one: impl Fn(&Self, Arc<FileRec>)) {
+        let (n, due) = match job {
+            Job::Files(files) => (files.len() as u64, files),
             Job::Release(entries) => {
                 let n = entries.len() as u64;
                 let mut due = Vec::new();
                 for e in entries {
                     self.let_go(e, &mut due);
                 }
-                for rec in due {
-                    if let Unlink::Failed(e) = self.unlink(&rec) {
-                        self.give_up(rec, 1, e);
+                (n, due)
+            }
+            _ => return,
+        };
+        for rec in due {
+            unlink_one(self, rec);
+        }
+        self.pending_sub(n);
+    }
+
+    /// Carries out a job on the calling thread, once the store is closed:
+    /// one attempt per file; failures go to the failed list.
+    pub(crate) fn handle_inline(&self, job: Job) {
+        match job {
+            job @ (Job::Files(_) | Job::Release(_)) => {
+                self.run_deletions(job, |table, rec| {
+                    if let Unlink::Failed(e) = table.unlink(&rec) {
+                        table.give_up(rec, 1, e);
                     }
-                }
-                self.pending_sub(n);
+                });
             }
             Job::Flush(ack) => {
                 let _ = ack.send(());
