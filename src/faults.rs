@@ -35,6 +35,11 @@ pub enum Fault {
     ShutdownBeforeTakingInbox,
     /// A sweep reads the configuration once per lane instead of once.
     ReloadConfigPerLane,
+    /// After a failed unlink the deleter releases the record's unlink lock
+    /// before it undoes its commit, so a store waiting on that lock can see
+    /// the record still dead, start a second record for the same path, and
+    /// have the retry of the first one delete its file.
+    UncommitAfterUnlock,
 }
 
 thread_local! {

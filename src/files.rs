@@ -342,7 +342,7 @@ impl FileTable {
     /// outcome; logging and retries are the caller's.
     pub(crate) fn unlink(&self, rec: &Arc<FileRec>) -> Unlink {
         let outcome = {
-            let _window = lock(&rec.unlink_lock);
+            let window = lock(&rec.unlink_lock);
             if !rec.begin_unlink() {
                 return Unlink::Skipped;
             }
@@ -350,11 +350,26 @@ impl FileTable {
                 Ok(()) => Unlink::Done,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Unlink::Gone,
                 Err(e) => {
+                    #[cfg(loom)]
+                    if crate::faults::active(crate::faults::Fault::UncommitAfterUnlock) {
+                        drop(window);
+                        crate::sync::thread::yield_now();
+                        rec.uncommit();
+                        return self.count(Unlink::Failed(e), rec);
+                    }
+                    // Still inside the window: a store waiting on the lock
+                    // must find the record due again, not dead.
                     rec.uncommit();
+                    drop(window);
                     Unlink::Failed(e)
                 }
             }
         };
+        self.count(outcome, rec)
+    }
+
+    /// Counts an unlink outcome and forgets the path once the file is gone.
+    fn count(&self, outcome: Unlink, rec: &Arc<FileRec>) -> Unlink {
         match &outcome {
             Unlink::Done => {
                 Counters::add(&self.counters.deleted, 1);

@@ -22,6 +22,8 @@ pub struct MemFs {
 struct Table {
     files: BTreeMap<PathBuf, FileKind>,
     deletions: BTreeMap<PathBuf, u32>,
+    /// Unlinks of these paths that will fail with `PermissionDenied`.
+    refusals: BTreeMap<PathBuf, u32>,
 }
 
 impl MemFs {
@@ -55,6 +57,13 @@ impl MemFs {
             .unwrap_or(0)
     }
 
+    /// Makes the next `n` unlinks of `path` fail with `PermissionDenied`.
+    pub fn refuse_unlinks(&self, path: impl AsRef<Path>, n: u32) {
+        self.table()
+            .refusals
+            .insert(path.as_ref().to_path_buf(), n);
+    }
+
     pub(crate) fn kind(&self, path: &Path) -> io::Result<FileKind> {
         self.table()
             .files
@@ -65,6 +74,13 @@ impl MemFs {
 
     pub(crate) fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut t = self.table();
+        let exists = t.files.contains_key(path);
+        if let Some(n) = t.refusals.get_mut(path) {
+            if *n > 0 && exists {
+                *n -= 1;
+                return Err(io::ErrorKind::PermissionDenied.into());
+            }
+        }
         match t.files.remove(path) {
             Some(_) => {
                 *t.deletions.entry(path.to_path_buf()).or_insert(0) += 1;
