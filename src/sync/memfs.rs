@@ -59,9 +59,7 @@ impl MemFs {
 
     /// Makes the next `n` unlinks of `path` fail with `PermissionDenied`.
     pub fn refuse_unlinks(&self, path: impl AsRef<Path>, n: u32) {
-        self.table()
-            .refusals
-            .insert(path.as_ref().to_path_buf(), n);
+        self.table().refusals.insert(path.as_ref().to_path_buf(), n);
     }
 
     pub(crate) fn kind(&self, path: &Path) -> io::Result<FileKind> {
