@@ -484,7 +484,10 @@ impl MediaStore {
     }
 
     /// Waits until every deletion queued before this call has been carried
-    /// out by the deleter thread. Returns at once after `close`.
+    /// out by the deleter thread: the file unlinked or found gone, or, if
+    /// the OS refused, the deletion put on its retry schedule (retries that
+    /// are due by the store's clock are run first). Returns at once after
+    /// `close`.
     ///
     /// ```
     /// use mediastore::{MediaMeta, MediaStore};

@@ -81,10 +81,15 @@ where
     }));
     faults::set(Fault::None);
     let n = iterations.load(std::sync::atomic::Ordering::Relaxed);
+    let verdict = match (fault == Fault::None, outcome.is_ok()) {
+        (true, true) => "passed",
+        (true, false) => "FAILED",
+        (false, false) => "fault switch caught, as expected",
+        (false, true) => "fault switch NOT caught",
+    };
     eprintln!(
-        "loom model {name}: {n} iterations in {:.2} s ({})",
+        "loom model {name}: {n} iterations in {:.2} s ({verdict})",
         started.elapsed().as_secs_f64(),
-        if outcome.is_ok() { "passed" } else { "FAILED" }
     );
     if let Err(p) = outcome {
         std::panic::resume_unwind(p);
