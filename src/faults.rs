@@ -40,6 +40,11 @@ pub enum Fault {
     /// the record still dead, start a second record for the same path, and
     /// have the retry of the first one delete its file.
     UncommitAfterUnlock,
+    /// A dormant record pushed out of its queue is removed from the path map
+    /// without checking that nobody rejoined it (check-then-act on the
+    /// count), so a live record can vanish and a later store of the path
+    /// starts a second, independent lifetime.
+    RetireWithoutRecheck,
 }
 
 thread_local! {

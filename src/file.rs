@@ -226,6 +226,10 @@ impl FileRec {
 
     /// Ends a lifetime that must not be unlinked: succeeds only from count 0.
     pub(crate) fn retire(&self) -> bool {
+        #[cfg(loom)]
+        if crate::faults::active(crate::faults::Fault::RetireWithoutRecheck) {
+            return self.state.load(Ordering::Acquire) & DEAD == 0;
+        }
         let mut s = self.state.load(Ordering::Acquire);
         loop {
             if s & COUNT_MASK != 0 || s & DEAD != 0 {
