@@ -253,8 +253,8 @@ impl FileRec {
         self.state.fetch_or(FORGET, Ordering::AcqRel);
     }
 
-    /// Number of holders now (statistics and tests only).
-    #[allow(dead_code)]
+    /// Number of holders now (a snapshot: for the orphan sweep's "is this
+    /// path in use" and the shutdown report, never for a lifetime decision).
     pub(crate) fn holders(&self) -> u64 {
         self.state.load(Ordering::Relaxed) & COUNT_MASK
     }

@@ -169,7 +169,7 @@ impl FileTable {
     }
 
     /// Whether some ref or lease of this store holds `path` now.
-    #[allow(dead_code)]
+    #[cfg_attr(loom, allow(dead_code))] // asked by the orphan sweep only
     pub(crate) fn knows(&self, path: &Path) -> bool {
         self.paths
             .get_with(path.as_os_str(), |rec| rec.holders() > 0)

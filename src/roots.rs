@@ -63,16 +63,35 @@ impl Roots {
     }
 
     /// The root `abs` lies strictly inside, and the path relative to it.
-    fn find<'a>(&self, abs: &'a Path) -> Option<(&Root, &'a Path)> {
-        self.roots.iter().find_map(|r| {
-            let rel = abs.strip_prefix(&r.path).ok()?;
-            (!rel.as_os_str().is_empty()).then_some((r, rel))
+    fn find_root(&self, abs: &Path) -> Option<&Root> {
+        let a = abs.as_os_str().as_encoded_bytes();
+        self.roots.iter().find(|r| {
+            // Both paths are absolute and normalised (one spelling per
+            // path), so a byte prefix that ends at a separator is a
+            // component prefix: cheaper than `strip_prefix` on every store.
+            let root = r.path.as_os_str().as_encoded_bytes();
+            let Some(rest) = a.strip_prefix(root) else {
+                return false;
+            };
+            let rest = if root.ends_with(b"/") {
+                Some(rest)
+            } else {
+                rest.strip_prefix(b"/")
+            };
+            rest.is_some_and(|rest| !rest.is_empty())
         })
+    }
+
+    /// The root `abs` lies strictly inside, and the path relative to it.
+    fn find<'a>(&self, abs: &'a Path) -> Option<(&Root, &'a Path)> {
+        let root = self.find_root(abs)?;
+        let rel = abs.strip_prefix(&root.path).ok()?;
+        Some((root, rel))
     }
 
     /// Whether `abs` (absolute, folded) lies strictly inside a root.
     pub(crate) fn contains(&self, abs: &Path) -> bool {
-        self.find(abs).is_some()
+        self.find_root(abs).is_some()
     }
 
     /// The roots' paths.

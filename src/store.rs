@@ -1086,5 +1086,4 @@ fn _assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<MediaStore>();
     is::<MediaLease>();
-    let _ = Duration::ZERO;
 }
