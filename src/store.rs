@@ -19,11 +19,13 @@
 //! 2. Every ref in `refs` has a slot in `lanes` (pushed right after it is
 //!    inserted), so TTL reaches every ref.
 //! 3. Whoever removes a ref from `refs` (release or sweep, exactly one of
-//!    them wins the removal) lets go of its entry afterwards: the path count
-//!    it holds is released then, in memory, or by the last lease's drop if a
-//!    lease still holds the entry, never before the removal. A file that
-//!    becomes due goes to the deleter thread. Hence a resolve either misses
-//!    the ref or gets a lease whose file stays until the lease is dropped.
+//!    them wins the removal) lets go of its entry afterwards, in the calling
+//!    thread for a small batch or on the deleter thread for 64 entries or
+//!    more: the path count it holds is released then, in memory, or by the
+//!    last lease's drop if a lease still holds the entry, never before the
+//!    removal. A file that becomes due goes to the deleter thread. Hence a
+//!    resolve either misses the ref or gets a lease whose file stays until
+//!    the lease is dropped.
 //! 4. No file-system call happens in `resolve`, `release_all` or
 //!    `clean_expired`; `store` makes one `lstat`, under no lock.
 //!
@@ -31,8 +33,10 @@
 //!
 //! Map and lane operations synchronise through their shard locks (acquire on
 //! lock, release on unlock). Lock order, outermost first: scope shard → ref
-//! shard → path shard; lane lock → ref shard (compaction). The path count
-//! protocol is described in [`crate::file`].
+//! shard → path shard; lane lock → ref shard (compaction); a dormant queue's
+//! lock is never held while another lock is taken. The path count protocol
+//! is described in [`crate::file`]; which loom model checks which ordering
+//! is listed in the README.
 
 use std::borrow::Cow;
 use std::fmt;
