@@ -1037,14 +1037,14 @@ fn spawn(
 /// Makes `p` absolute and folds `.` and `..` lexically. An absolute path
 /// with neither (the usual case) is borrowed as it is.
 pub(crate) fn absolute(p: &Path) -> Result<Cow<'_, Path>, &'static str> {
+    if is_normal_absolute(p) {
+        return Ok(Cow::Borrowed(p));
+    }
     if p.as_os_str().is_empty() {
         return Err("the path is empty");
     }
     if p.as_os_str().as_encoded_bytes().contains(&0) {
         return Err("the path contains a NUL byte");
-    }
-    if is_normal_absolute(p) {
-        return Ok(Cow::Borrowed(p));
     }
     let abs = std::path::absolute(p).map_err(|_| "the path cannot be made absolute")?;
     let mut out = PathBuf::with_capacity(abs.as_os_str().len());
@@ -1069,11 +1069,25 @@ fn is_normal_absolute(p: &Path) -> bool {
     if b.first() != Some(&b'/') || b.len() == 1 || b.ends_with(b"/") {
         return false;
     }
-    // Each component (between separators) must be non-empty, and neither
-    // "." nor "..".
-    b[1..]
-        .split(|&c| c == b'/')
-        .all(|c| !c.is_empty() && c != b"." && c != b"..")
+    // One pass: no NUL byte, and each component (between separators)
+    // non-empty and neither "." nor "..". `run` is the current component's
+    // length so far, `dots` whether it is all dots.
+    let (mut run, mut dots) = (0usize, true);
+    for &c in &b[1..] {
+        if c == 0 {
+            return false;
+        }
+        if c == b'/' {
+            if run == 0 || (dots && run <= 2) {
+                return false;
+            }
+            (run, dots) = (0, true);
+        } else {
+            run += 1;
+            dots &= c == b'.';
+        }
+    }
+    !(dots && run <= 2)
 }
 
 #[cfg(not(unix))]
@@ -1090,4 +1104,24 @@ fn _assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<MediaStore>();
     is::<MediaLease>();
+}
+
+#[cfg(all(test, unix, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_absolute_paths_are_recognised_exactly() {
+        for ok in [
+            "/a", "/a/b.jpg", "/a/.b", "/a/..b", "/a/b..", "/a/...", "/.x",
+        ] {
+            assert!(is_normal_absolute(Path::new(ok)), "{ok}");
+        }
+        for bad in [
+            "", "/", "a/b", "/a/", "/a//b", "/.", "/..", "/a/./b", "/a/../b", "/a/.", "/a/..",
+            "/a\0b",
+        ] {
+            assert!(!is_normal_absolute(Path::new(bad)), "{bad}");
+        }
+    }
 }
