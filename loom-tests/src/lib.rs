@@ -62,6 +62,21 @@ pub fn resolve_and_hold(store: &MediaStore, fs: &MemFs, r: &mediastore::MediaRef
     }
 }
 
+/// Stores `path` (delete-on-cleanup) under `scope`, racing whatever ends its
+/// previous lifetime: either the new ref resolves to a file that exists
+/// (returns `true`) or the store fails with not-found (returns `false`).
+pub fn restore(store: &MediaStore, fs: &MemFs, path: &str, scope: &str) -> bool {
+    match store.store(path, delete(), scope) {
+        Ok(r) => {
+            let lease = store.resolve(&r).expect("a new ref resolves");
+            assert!(fs.exists(lease.path()), "live ref to a deleted file");
+            true
+        }
+        Err(mediastore::StoreError::NotFound { .. }) => false,
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// Runs `f` under loom (bounds from `LOOM_*` variables) with `fault` on,
 /// and prints how many interleavings were explored and how long it took.
 pub fn check<F>(name: &str, fault: Fault, f: F)

@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use loom::thread;
-use mediastore::StoreError;
 use mediastore_loom_tests::*;
 
 #[derive(Clone, Copy)]
@@ -36,15 +35,7 @@ fn model(name: &str, last: LastRef, fault: Fault) {
         };
         let restorer = {
             let (store, fs) = (store.clone(), fs.clone());
-            thread::spawn(move || match store.store("/m/a", delete(), "new") {
-                Ok(r) => {
-                    let lease = store.resolve(&r).expect("a new ref resolves");
-                    assert!(fs.exists(lease.path()), "live ref to a deleted file");
-                    true
-                }
-                Err(StoreError::NotFound { .. }) => false,
-                Err(e) => panic!("{e}"),
-            })
+            thread::spawn(move || restore(&store, &fs, "/m/a", "new"))
         };
         ender.join().unwrap();
         let stored = restorer.join().unwrap();

@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use loom::thread;
-use mediastore::StoreError;
 use mediastore_loom_tests::*;
 
 fn model(name: &str, fault: Fault) {
@@ -30,15 +29,7 @@ fn model(name: &str, fault: Fault) {
         };
         let restorer = {
             let (store, fs) = (store.clone(), fs.clone());
-            thread::spawn(move || match store.store("/m/a", delete(), "new") {
-                Ok(r) => {
-                    let lease = store.resolve(&r).expect("a new ref resolves");
-                    assert!(fs.exists(lease.path()), "live ref to a deleted file");
-                    true
-                }
-                Err(StoreError::NotFound { .. }) => false,
-                Err(e) => panic!("{e}"),
-            })
+            thread::spawn(move || restore(&store, &fs, "/m/a", "new"))
         };
         releaser.join().unwrap();
         let stored = restorer.join().unwrap();
