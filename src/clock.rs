@@ -100,6 +100,7 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Duration {
+        // Relaxed: see `advance`.
         Duration::from_nanos(self.nanos.load(Ordering::Relaxed))
     }
 }

@@ -83,6 +83,7 @@ impl RefEntry {
 impl Drop for RefEntry {
     fn drop(&mut self) {
         #[cfg(loom)]
+        // Relaxed: fault injection only, set and read on loom's one OS thread.
         if self.count_taken.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }

@@ -149,6 +149,7 @@ impl ExpiryLanes {
                         }
                     }
                     let front = slots.front().map_or(EMPTY, |&(t, _)| t);
+                    // Release, under the lane lock: as in `push`.
                     lane.front.store(front, Ordering::Release);
                 }
                 if batch.is_empty() {
@@ -186,6 +187,7 @@ impl ExpiryLanes {
         }
         lane.garbage.store(0, Ordering::Relaxed);
         let front = slots.front().map_or(EMPTY, |&(t, _)| t);
+        // Release, under the lane lock: as in `push`.
         lane.front.store(front, Ordering::Release);
     }
 

@@ -94,6 +94,7 @@ impl std::fmt::Debug for FileRec {
             .field("path", &self.path)
             .field(
                 "state",
+                // Relaxed: a debug print, no decision.
                 &format_args!("{:#x}", self.state.load(Ordering::Relaxed)),
             )
             .finish()
@@ -159,6 +160,8 @@ impl FileRec {
             } else {
                 s + 1
             };
+            // AcqRel on success, Acquire on failure: see the module's
+            // Synchronization section; a failure re-decides from the value read.
             match self
                 .state
                 .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
@@ -230,6 +233,8 @@ impl FileRec {
         if crate::faults::active(crate::faults::Fault::RetireWithoutRecheck) {
             return self.state.load(Ordering::Acquire) & DEAD == 0;
         }
+        // Acquire: the decision below rests on the compare-exchange; this
+        // load only seeds it.
         let mut s = self.state.load(Ordering::Acquire);
         loop {
             if s & COUNT_MASK != 0 || s & DEAD != 0 {

@@ -47,6 +47,8 @@ pub(crate) struct Counters {
     pub(crate) orphans: StatCounter,
 }
 
+// Every access below is Relaxed: statistics, read without ordering promises
+// (see `Counters`).
 impl Counters {
     pub(crate) fn add(c: &StatCounter, n: u64) {
         c.fetch_add(n, Ordering::Relaxed);
@@ -321,6 +323,8 @@ impl FileTable {
             }
         };
         if let Some(old) = evicted {
+            // Release: pairs with the AcqRel swap above; a stale read there
+            // only costs a duplicate slot or a skipped one.
             old.queued.store(false, Ordering::Release);
             // Fails, and leaves the record in the map, if a store rejoined
             // it; its next retirement queues it again.
