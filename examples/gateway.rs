@@ -226,20 +226,14 @@ fn main() {
         "== gateway report ({} channels, {} agents, {:.1} s) ==",
         args.channels, args.agents, secs
     );
-    println!(
-        "messages          {:>12}",
-        c.messages.load(Ordering::Relaxed)
-    );
-    println!(
-        "refs stored       {:>12}  ({:.0}/s)",
-        c.stored.load(Ordering::Relaxed),
-        c.stored.load(Ordering::Relaxed) as f64 / secs
-    );
-    println!(
-        "resolves          {:>12}  ({:.0}/s)",
-        c.resolves.load(Ordering::Relaxed),
-        c.resolves.load(Ordering::Relaxed) as f64 / secs
-    );
+    let count = |name: &str, v: &AtomicU64| println!("{name:<18}{:>12}", v.load(Ordering::Relaxed));
+    let rate = |name: &str, v: &AtomicU64| {
+        let n = v.load(Ordering::Relaxed);
+        println!("{name:<18}{n:>12}  ({:.0}/s)", n as f64 / secs);
+    };
+    count("messages", &c.messages);
+    rate("refs stored", &c.stored);
+    rate("resolves", &c.resolves);
     println!(
         "resolve latency   p50 {} ns  p99 {} ns  p99.9 {} ns  max {} ns",
         pct(0.5),
@@ -247,14 +241,8 @@ fn main() {
         pct(0.999),
         latencies.last().copied().unwrap_or(0)
     );
-    println!(
-        "bytes read        {:>12}",
-        c.bytes_read.load(Ordering::Relaxed)
-    );
-    println!(
-        "read failures     {:>12}",
-        c.read_failures.load(Ordering::Relaxed)
-    );
+    count("bytes read", &c.bytes_read);
+    count("read failures", &c.read_failures);
     println!(
         "scopes released   {:>12}  (refs released {})",
         c.released.load(Ordering::Relaxed),

@@ -271,6 +271,19 @@ impl Impl for Picoclaw {
     }
 }
 
+/// Takes a scope's ids out of a `DashMap` scope index and removes each with
+/// `remove` (true if it was still there); returns how many were.
+fn release_scope(
+    scopes: &DashMap<String, Vec<Uuid>>,
+    scope: &str,
+    mut remove: impl FnMut(Uuid) -> bool,
+) -> usize {
+    let Some((_, ids)) = scopes.remove(scope) else {
+        return 0;
+    };
+    ids.into_iter().filter(|&id| remove(id)).count()
+}
+
 // ---- moka -----------------------------------------------------------------------------------
 
 pub struct MokaEntry {
@@ -341,16 +354,8 @@ impl Impl for Moka {
         }
     }
     fn release_all(&self, scope: &str) -> usize {
-        let Some((_, ids)) = self.scopes.remove(scope) else {
-            return 0;
-        };
-        let mut n = 0;
-        for id in ids {
-            if self.cache.remove(&id).is_some() {
-                n += 1;
-            }
-        }
-        n
+        // The eviction listener deletes the file, inline.
+        release_scope(&self.scopes, scope, |id| self.cache.remove(&id).is_some())
     }
     fn clean_expired(&self) -> usize {
         let before = self.evicted.load(Ordering::Relaxed);
@@ -411,19 +416,15 @@ impl Impl for DashInline {
         }
     }
     fn release_all(&self, scope: &str) -> usize {
-        let Some((_, ids)) = self.scopes.remove(scope) else {
-            return 0;
-        };
-        let mut n = 0;
-        for id in ids {
-            if let Some((_, e)) = self.refs.remove(&id) {
-                n += 1;
+        release_scope(&self.scopes, scope, |id| match self.refs.remove(&id) {
+            Some((_, e)) => {
                 if e.meta.cleanup_policy == CleanupPolicy::DeleteOnCleanup {
                     let _ = std::fs::remove_file(&e.path);
                 }
+                true
             }
-        }
-        n
+            None => false,
+        })
     }
     fn clean_expired(&self) -> usize {
         let now = self.now.load(Ordering::Relaxed);
