@@ -76,7 +76,10 @@ impl Cleaner {
 
 /// One sweep if cleanup is enabled; a panic (say, from a user clock) is
 /// logged and the next interval tries again.
-fn sweep(shared: &Shared) {
+fn sweep(shared: &Arc<Shared>) {
+    // A shared backend is swept on the deleter thread (network I/O); this
+    // only queues it. Its orphans need sweeping even with TTL off.
+    shared.request_backend_sweep(None);
     if !shared.cleanup_snapshot().enabled {
         return;
     }
@@ -86,7 +89,7 @@ fn sweep(shared: &Shared) {
     }
 }
 
-fn run(shared: &Shared, ctl: &Receiver<Ctl>) {
+fn run(shared: &Arc<Shared>, ctl: &Receiver<Ctl>) {
     tracing::info!("mediastore: cleaner thread started");
     loop {
         let cfg = *shared.cleanup_snapshot();

@@ -6,7 +6,7 @@
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A monotonic clock: the time elapsed since some fixed origin.
 ///
@@ -18,6 +18,18 @@ use std::time::{Duration, Instant};
 pub trait Clock: Send + Sync + Debug {
     /// Time since this clock's origin; never decreases.
     fn now(&self) -> Duration;
+
+    /// Wall-clock time, for what outlives the process (the store time kept
+    /// with owned media, compared after a restart or on another replica).
+    /// The default is the system time.
+    ///
+    /// ```
+    /// use mediastore::{Clock, SystemClock};
+    /// assert!(SystemClock::new().wall() > std::time::UNIX_EPOCH);
+    /// ```
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
 }
 
 /// The real monotonic clock (`Instant`).
@@ -64,11 +76,24 @@ impl Clock for SystemClock {
 /// clock.advance(Duration::from_secs(90));
 /// assert_eq!(view.now(), Duration::from_secs(90));
 /// ```
-#[derive(Debug, Clone, Default)]
+///
+/// Its wall time starts at the system time of its creation and moves with
+/// it, so a test can age owned media across a simulated restart.
+#[derive(Debug, Clone)]
 pub struct ManualClock {
     // A plain std atomic: time is an input the test controls, not part of the
     // store's synchronisation (loom models pass time in the same way).
     nanos: Arc<AtomicU64>,
+    wall_origin: SystemTime,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self {
+            nanos: Arc::default(),
+            wall_origin: SystemTime::now(),
+        }
+    }
 }
 
 impl ManualClock {
@@ -102,5 +127,9 @@ impl Clock for ManualClock {
     fn now(&self) -> Duration {
         // Relaxed: see `advance`.
         Duration::from_nanos(self.nanos.load(Ordering::Relaxed))
+    }
+
+    fn wall(&self) -> SystemTime {
+        self.wall_origin + self.now()
     }
 }

@@ -120,8 +120,24 @@ pub struct MediaStoreBuilder {
     pub(crate) roots: Vec<std::path::PathBuf>,
     pub(crate) orphan_sweep: bool,
     pub(crate) retry: crate::deleter::RetryPolicy,
+    #[cfg(not(loom))]
+    pub(crate) backend: Option<BackendChoice>,
+    #[cfg(not(loom))]
+    pub(crate) backend_grace: Duration,
+    #[cfg(not(loom))]
+    pub(crate) backend_sweep_deadline: Duration,
     #[cfg(loom)]
     pub(crate) fs: crate::sync::MemFs,
+}
+
+/// A backend given to the builder, built or to be built.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) enum BackendChoice {
+    Ready(Arc<dyn crate::backend::Backend>),
+    #[cfg(feature = "s3")]
+    S3(Arc<crate::backend::S3Backend>),
+    Config(crate::backend::BackendConfig),
 }
 
 impl Default for MediaStoreBuilder {
@@ -134,6 +150,12 @@ impl Default for MediaStoreBuilder {
             roots: Vec::new(),
             orphan_sweep: true,
             retry: crate::deleter::RetryPolicy::default(),
+            #[cfg(not(loom))]
+            backend: None,
+            #[cfg(not(loom))]
+            backend_grace: Duration::from_secs(3600),
+            #[cfg(not(loom))]
+            backend_sweep_deadline: Duration::from_secs(30),
             #[cfg(loom)]
             fs: crate::sync::MemFs::new(),
         }
@@ -294,6 +316,79 @@ impl MediaStoreBuilder {
             attempts,
             first_backoff,
         };
+        self
+    }
+
+    /// Gives the store a backend for owned media ([`MediaStore::save`]):
+    /// an [`FsBackend`](crate::backend::FsBackend), an `S3Backend` (feature
+    /// `s3`) or your own. Its local root becomes a managed root that the
+    /// orphan sweep leaves to the backend. A non-shared backend is
+    /// re-indexed by `build`: refs saved before a restart resolve again.
+    ///
+    /// ```
+    /// use mediastore::backend::FsBackend;
+    /// use mediastore::MediaStore;
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = MediaStore::builder()
+    ///     .managed_root(dir.path().join("tmp"))
+    ///     .backend(FsBackend::new(dir.path().join("media"))?)
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(not(loom))]
+    pub fn backend<B: crate::backend::Backend>(mut self, backend: B) -> Self {
+        let any: Box<dyn std::any::Any> = Box::new(backend);
+        #[cfg(feature = "s3")]
+        let any = match any.downcast::<crate::backend::S3Backend>() {
+            Ok(s3) => {
+                self.backend = Some(BackendChoice::S3(Arc::new(*s3)));
+                return self;
+            }
+            Err(other) => other,
+        };
+        match any.downcast::<B>() {
+            Ok(b) => self.backend = Some(BackendChoice::Ready(Arc::new(*b))),
+            Err(_) => unreachable!("a Box<B> downcasts to B"),
+        }
+        self
+    }
+
+    /// As [`MediaStoreBuilder::backend`], for a backend already shared.
+    #[cfg(not(loom))]
+    pub fn backend_arc(mut self, backend: Arc<dyn crate::backend::Backend>) -> Self {
+        self.backend = Some(BackendChoice::Ready(backend));
+        self
+    }
+
+    /// A backend described by settings (for example
+    /// [`BackendConfig::from_env`](crate::backend::BackendConfig::from_env)),
+    /// built by `build`.
+    ///
+    /// ```
+    /// use mediastore::backend::BackendConfig;
+    /// use mediastore::MediaStore;
+    /// # let dir = tempfile::tempdir()?;
+    /// let cfg = BackendConfig::Fs { base_dir: dir.path().join("media") };
+    /// let store = MediaStore::builder()
+    ///     .managed_root(dir.path().join("tmp"))
+    ///     .backend_config(cfg)
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(not(loom))]
+    pub fn backend_config(mut self, cfg: crate::backend::BackendConfig) -> Self {
+        self.backend = Some(BackendChoice::Config(cfg));
+        self
+    }
+
+    /// Backend sweep settings: crash leftovers (a payload without its
+    /// manifest) younger than `grace` are never reclaimed, since a save may
+    /// be between the two (default 1 h); one sweep stops after `deadline`
+    /// (default 30 s) and the next one goes on.
+    #[cfg(not(loom))]
+    pub fn backend_sweep(mut self, grace: Duration, deadline: Duration) -> Self {
+        self.backend_grace = grace;
+        self.backend_sweep_deadline = deadline;
         self
     }
 

@@ -47,6 +47,10 @@ pub(crate) enum Job {
     /// modification time is before the given instant.
     #[cfg(not(loom))]
     SweepOrphans(std::time::SystemTime),
+    /// Backend work that must not run on a caller's thread (deleting a
+    /// released scope remotely, a backend sweep).
+    #[cfg(not(loom))]
+    Task(Box<dyn FnOnce() + Send>),
     /// Stop after every earlier job.
     Shutdown,
 }
@@ -219,7 +223,16 @@ pub(crate) fn run(table: Arc<FileTable>, inbox: Receiver<Job>) {
     crate::sync::mark_deleter_thread();
     loop {
         table.retries().run_due(&table, false);
-        let job = match table.retries().next_wait() {
+        // Deferred backend work (batched remote deletions, their retries).
+        #[cfg(not(loom))]
+        let backend_wait = table.backend.as_ref().and_then(|b| b.settle(false));
+        #[cfg(loom)]
+        let backend_wait: Option<Duration> = None;
+        let wait = match (table.retries().next_wait(), backend_wait) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let job = match wait {
             None => inbox.recv().ok(),
             #[cfg(not(loom))]
             Some(wait) => match inbox.recv_timeout(wait) {
@@ -237,6 +250,10 @@ pub(crate) fn run(table: Arc<FileTable>, inbox: Receiver<Job>) {
     }
     // Last attempt for scheduled retries; what fails is kept in the list.
     table.retries().run_due(&table, true);
+    #[cfg(not(loom))]
+    if let Some(b) = &table.backend {
+        b.settle(true);
+    }
     tracing::info!("mediastore: deleter thread stopped");
 }
 
@@ -249,10 +266,16 @@ fn handle(table: &Arc<FileTable>, job: Job) {
         }
         Job::Flush(ack) => {
             table.retries().run_due(table, false);
+            #[cfg(not(loom))]
+            if let Some(b) = &table.backend {
+                b.settle(true);
+            }
             let _ = ack.send(());
         }
         #[cfg(not(loom))]
         Job::SweepOrphans(cutoff) => crate::orphans::sweep(table, cutoff),
+        #[cfg(not(loom))]
+        Job::Task(task) => task(),
         Job::Shutdown => {}
     }
 }

@@ -111,6 +111,44 @@ pub enum ResolveError {
     /// The text is not a media ref.
     #[error(transparent)]
     Parse(#[from] ParseRefError),
+    /// A shared backend could not be asked about a ref that is not in
+    /// memory, or its bytes could not be fetched or opened.
+    #[error("media ref {id}: {source}")]
+    Backend {
+        /// The ref.
+        id: MediaRef,
+        /// What went wrong.
+        #[source]
+        source: crate::backend::BackendError,
+    },
+}
+
+/// Why [`MediaStore::save`](crate::MediaStore::save) or
+/// [`MediaStore::save_reader`](crate::MediaStore::save_reader) failed.
+/// Nothing is left behind: no ref, no object, and the source file of a
+/// `save` is still where it was.
+///
+/// ```
+/// use mediastore::{MediaMeta, MediaStore, SaveError};
+/// # let dir = tempfile::tempdir()?;
+/// let store = MediaStore::builder().managed_root(dir.path()).build()?;
+/// let err = store.save(dir.path().join("x"), MediaMeta::default(), "s").unwrap_err();
+/// assert!(matches!(err, SaveError::NoBackend));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SaveError {
+    /// The store was built without a backend.
+    #[error("this store has no backend; build it with .backend(...) or .backend_config(...)")]
+    NoBackend,
+    /// The backend refused (the source is missing, the disk is full, the
+    /// object store is unreachable...).
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
+    /// The saved object could not be registered (it was deleted again).
+    #[error(transparent)]
+    Register(#[from] StoreError),
 }
 
 /// Why a text is not a [`MediaRef`]. The input is quoted up to 64 bytes.
@@ -203,6 +241,9 @@ pub enum ConfigError {
         #[source]
         source: io::Error,
     },
+    /// The backend could not be built or re-indexed.
+    #[error("media backend: {0}")]
+    Backend(#[from] crate::backend::BackendError),
     /// A background thread could not be started.
     #[error("cannot start the {thread} thread: {source}")]
     Spawn {

@@ -107,6 +107,20 @@ impl ExpiryLanes {
         }
     }
 
+    /// Records a ref stored at an earlier time `at` (re-indexed or fetched):
+    /// its slot goes before every later one, so lane order is kept. Linear
+    /// in the lane's length; used only off the hot path.
+    pub(crate) fn insert_sorted(&self, lane: u16, id: MediaRef, at: u64) {
+        let lane = &self.lanes[usize::from(lane) & (self.lanes.len() - 1)];
+        let mut slots = lock(&lane.slots);
+        let pos = slots.partition_point(|&(t, _)| t <= at);
+        slots.insert(pos, (at, id));
+        if pos == 0 {
+            // Release: as in `push` (the front changed, under the lock).
+            lane.front.store(at, Ordering::Release);
+        }
+    }
+
     /// Notes that a ref of lane `lane` left the map before expiring (its
     /// slot is garbage).
     pub(crate) fn note_released(&self, lane: u16) {

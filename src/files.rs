@@ -105,6 +105,9 @@ pub(crate) struct FileTable {
     dormant: Box<[DormantQueue]>,
     pub(crate) counters: Counters,
     pub(crate) metrics: crate::metrics::Metrics,
+    /// The store's backend, told about every owned file deleted.
+    #[cfg(not(loom))]
+    pub(crate) backend: Option<std::sync::Arc<dyn crate::backend::Backend>>,
 }
 
 /// One dormant queue, on its own pair of cache lines (see `expiry::Lane`).
@@ -144,7 +147,19 @@ impl FileTable {
                 .collect(),
             counters: Counters::default(),
             metrics: crate::metrics::Metrics::new(),
+            #[cfg(not(loom))]
+            backend: None,
         }
+    }
+
+    /// Sets the backend (before the table is shared).
+    #[cfg(not(loom))]
+    pub(crate) fn with_backend(
+        mut self,
+        backend: Option<std::sync::Arc<dyn crate::backend::Backend>>,
+    ) -> Self {
+        self.backend = backend;
+        self
     }
 
     /// `n` more refs or files wait for the deleter.
@@ -392,6 +407,15 @@ impl FileTable {
         if matches!(outcome, Unlink::Done | Unlink::Gone) {
             self.paths
                 .remove_if_mut(&*rec.path, |_, cur| Arc::ptr_eq(cur, rec));
+            // An owned object's local file is gone: the backend removes the
+            // rest of it (sidecar, remote copy). After the unlink, so a crash
+            // in between leaves a record the backend's own cleanup reclaims.
+            #[cfg(not(loom))]
+            if let Some(b) = &self.backend {
+                if rec.path().starts_with(b.local_root()) {
+                    b.forget_local(rec.path());
+                }
+            }
         }
         outcome
     }
@@ -500,6 +524,8 @@ impl FileTable {
             }
             #[cfg(not(loom))]
             Job::SweepOrphans(_) => {}
+            #[cfg(not(loom))]
+            Job::Task(task) => task(),
             Job::Shutdown => {}
         }
     }

@@ -126,7 +126,12 @@ impl MediaLease {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stored_at(&self) -> Duration {
-        Duration::from_nanos(self.entry.stored_at)
+        // Before the clock's origin (a ref saved in an earlier run): zero.
+        Duration::from_nanos(
+            self.entry
+                .stored_at
+                .saturating_sub(crate::store::CLOCK_BIAS),
+        )
     }
 }
 

@@ -172,6 +172,10 @@ mod async_api;
 mod cleaner;
 #[cfg(not(loom))]
 mod orphans;
+#[cfg(not(loom))]
+mod owned;
+
+pub mod backend;
 
 #[cfg(loom)]
 #[doc(hidden)]
@@ -179,10 +183,12 @@ pub mod faults;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{CleanupConfig, MediaStoreBuilder};
-pub use error::{ConfigError, ParseRefError, ResolveError, StoreError};
+pub use error::{ConfigError, ParseRefError, ResolveError, SaveError, StoreError};
 pub use lease::MediaLease;
 pub use media_ref::{MediaRef, MEDIA_REF_PREFIX};
 pub use meta::{CleanupPolicy, MediaMeta};
+#[cfg(not(loom))]
+pub use owned::{BackendSweepTotals, MediaReader};
 pub use report::{FailedDeletion, ShutdownReport};
 pub use settings::{parse_duration, ENV_ENABLED, ENV_INTERVAL, ENV_MAX_AGE};
 pub use stats::Stats;

@@ -54,7 +54,9 @@ pub(crate) fn sweep(table: &Arc<FileTable>, cutoff: SystemTime) {
                 };
                 let ft = md.file_type();
                 if ft.is_dir() {
-                    dirs.push(path);
+                    if !table.fs().roots().is_unswept(&path) {
+                        dirs.push(path);
+                    }
                     continue;
                 }
                 if !(ft.is_file() || ft.is_symlink()) {

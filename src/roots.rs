@@ -23,6 +23,9 @@ use std::path::{Component, Path, PathBuf};
 #[derive(Debug)]
 struct Root {
     path: PathBuf,
+    /// Whether the orphan sweep walks it (a backend's root is cleaned by the
+    /// backend itself, which knows its sidecars and temp files).
+    swept: bool,
     #[cfg(all(unix, not(loom)))]
     dir: rustix::fd::OwnedFd,
 }
@@ -50,6 +53,7 @@ impl Roots {
                     rustix::fs::Mode::empty(),
                 )?,
                 path: path.clone(),
+                swept: true,
             });
         }
         Ok(Self { roots })
@@ -94,10 +98,28 @@ impl Roots {
         self.find_root(abs).is_some()
     }
 
-    /// The roots' paths.
+    /// Marks every root of this set as not swept for orphans.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn unswept(mut self) -> Self {
+        for r in &mut self.roots {
+            r.swept = false;
+        }
+        self
+    }
+
+    /// The paths of the roots the orphan sweep walks.
     #[cfg_attr(loom, allow(dead_code))] // the orphan sweep is not built under loom
     pub(crate) fn paths(&self) -> impl Iterator<Item = &Path> {
-        self.roots.iter().map(|r| r.path.as_path())
+        self.roots
+            .iter()
+            .filter(|r| r.swept)
+            .map(|r| r.path.as_path())
+    }
+
+    /// Whether `dir` is a root the orphan sweep must not enter.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn is_unswept(&self, dir: &Path) -> bool {
+        self.roots.iter().any(|r| !r.swept && r.path == dir)
     }
 
     /// Unlinks `abs` without following any symlink below its root.

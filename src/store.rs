@@ -137,14 +137,17 @@ impl Hasher for RefHasher {
 }
 
 pub(crate) struct Shared {
-    refs: ShardMap<MediaRef, Arc<RefEntry>, RefHashBuilder>,
+    pub(crate) refs: ShardMap<MediaRef, Arc<RefEntry>, RefHashBuilder>,
     scopes: ShardMap<Frozen<str>, Vec<MediaRef>>,
     lanes: ExpiryLanes,
     cleanup: SwapCell<CleanupConfig>,
-    clock: std::sync::Arc<dyn Clock>,
-    ids: IdSource,
-    files: Arc<FileTable>,
+    pub(crate) clock: std::sync::Arc<dyn Clock>,
+    pub(crate) ids: IdSource,
+    pub(crate) files: Arc<FileTable>,
     threads: Mutex<Threads>,
+    /// Where owned media live (see [`crate::backend`]); `None` without one.
+    #[cfg(not(loom))]
+    pub(crate) backend: Option<crate::owned::Owned>,
 }
 
 #[derive(Default)]
@@ -210,6 +213,17 @@ impl MediaStore {
                 })?,
             );
         }
+        #[cfg(not(loom))]
+        let owned = Self::build_backend(&b)?;
+        #[cfg(not(loom))]
+        if let Some(o) = &owned {
+            let root = o.backend.local_root().to_path_buf();
+            roots.push(
+                crate::roots::Roots::open(std::slice::from_ref(&root))
+                    .map_err(|source| ConfigError::Root { path: root, source })?
+                    .unswept(),
+            );
+        }
         let roots = crate::roots::Roots::merge(roots);
         let (inbox_tx, inbox_rx) = channel::unbounded();
         #[cfg(not(loom))]
@@ -217,7 +231,10 @@ impl MediaStore {
         #[cfg(loom)]
         let fs = Fs::new(roots, b.fs.clone());
         let retries = crate::deleter::Retries::new(b.retry, std::sync::Arc::clone(&b.clock));
-        let files = Arc::new(FileTable::new(b.shards, fs, inbox_tx, retries));
+        let files = FileTable::new(b.shards, fs, inbox_tx, retries);
+        #[cfg(not(loom))]
+        let files = files.with_backend(owned.as_ref().map(|o| std::sync::Arc::clone(&o.backend)));
+        let files = Arc::new(files);
         #[cfg(not(loom))]
         crate::orphans::register(&files);
         let shared = Arc::new(Shared {
@@ -229,6 +246,8 @@ impl MediaStore {
             ids: IdSource::default(),
             files: Arc::clone(&files),
             threads: Mutex::new(Threads::default()),
+            #[cfg(not(loom))]
+            backend: owned,
         });
         #[cfg(not(loom))]
         if b.orphan_sweep {
@@ -243,13 +262,46 @@ impl MediaStore {
         let store = MediaStore {
             handle: Arc::new(Handle { shared }),
         };
+        #[cfg(not(loom))]
+        store.reindex()?;
         if b.background_cleaner {
             store.start_cleaner()?;
         }
         Ok(store)
     }
 
-    fn shared(&self) -> &Arc<Shared> {
+    /// Builds the builder's backend, if any.
+    #[cfg(not(loom))]
+    fn build_backend(b: &MediaStoreBuilder) -> Result<Option<crate::owned::Owned>, ConfigError> {
+        use crate::config::BackendChoice;
+        #[cfg(feature = "s3")]
+        let mut s3 = None;
+        let backend: std::sync::Arc<dyn crate::backend::Backend> = match &b.backend {
+            None => return Ok(None),
+            Some(BackendChoice::Ready(x)) => std::sync::Arc::clone(x),
+            #[cfg(feature = "s3")]
+            Some(BackendChoice::S3(x)) => {
+                s3 = Some(std::sync::Arc::clone(x));
+                std::sync::Arc::clone(x) as _
+            }
+            #[cfg(feature = "s3")]
+            Some(BackendChoice::Config(crate::backend::BackendConfig::S3(c))) => {
+                let x = std::sync::Arc::new(crate::backend::S3Backend::new(c.clone())?);
+                s3 = Some(std::sync::Arc::clone(&x));
+                x
+            }
+            Some(BackendChoice::Config(c)) => c.build()?,
+        };
+        Ok(Some(crate::owned::Owned::new(
+            backend,
+            #[cfg(feature = "s3")]
+            s3,
+            b.backend_grace,
+            b.backend_sweep_deadline,
+        )))
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.handle.shared
     }
 
@@ -292,8 +344,66 @@ impl MediaStore {
         scope: &str,
     ) -> Result<MediaRef, StoreError> {
         let shared = self.shared();
-        let abs = absolute(path.as_ref()).map_err(|reason| StoreError::InvalidPath {
-            path: path.as_ref().to_path_buf(),
+        let id = MediaRef::from_uuid(shared.ids.next());
+        shared.store_as(path.as_ref(), meta, scope, id, None)
+    }
+
+    /// Looks a ref up and pins its file: while the returned lease lives, the
+    /// file is not deleted, even if the ref is released or expires.
+    ///
+    /// Does no file I/O and no allocation: one shard read lock and one
+    /// reference-count increment. With a shared backend (S3), a ref that is
+    /// not in memory is looked up there instead (see
+    /// [`MediaStore::resolve_remote`]).
+    ///
+    /// # Errors
+    /// [`ResolveError::UnknownRef`] if the ref is unknown, released or
+    /// expired; [`ResolveError::Backend`] if a shared backend could not be
+    /// asked.
+    ///
+    /// ```
+    /// use mediastore::{MediaMeta, MediaStore, ResolveError};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.png");
+    /// # std::fs::write(&path, b"x")?;
+    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
+    /// let r = store.store(&path, MediaMeta::default(), "s")?;
+    /// assert!(store.resolve(&r).is_ok());
+    /// store.release_all("s");
+    /// assert!(matches!(store.resolve(&r), Err(ResolveError::UnknownRef(x)) if x == r));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn resolve(&self, r: &MediaRef) -> Result<MediaLease, ResolveError> {
+        match self
+            .shared()
+            .refs
+            .get_with(r, |e| MediaLease::new(Arc::clone(e)))
+        {
+            Some(lease) => Ok(lease),
+            #[cfg(not(loom))]
+            None if self.shared().backend.as_ref().is_some_and(|b| b.shared) => {
+                self.resolve_remote(r)
+            }
+            None => Err(ResolveError::UnknownRef(*r)),
+        }
+    }
+}
+
+impl Shared {
+    /// `store` with a given id and, for a ref saved earlier (re-indexed or
+    /// fetched from a shared backend), its original store time.
+    pub(crate) fn store_as(
+        &self,
+        path: &Path,
+        meta: MediaMeta,
+        scope: &str,
+        id: MediaRef,
+        stored_at: Option<u64>,
+    ) -> Result<MediaRef, StoreError> {
+        let shared = self;
+        let abs = absolute(path).map_err(|reason| StoreError::InvalidPath {
+            path: path.to_path_buf(),
             reason,
         })?;
         if meta.cleanup_policy == CleanupPolicy::DeleteOnCleanup
@@ -332,8 +442,7 @@ impl MediaStore {
         }
         pin.rec.confirm(meta.cleanup_policy);
 
-        let id = MediaRef::from_uuid(shared.ids.next());
-        let now = shared.now_nanos();
+        let now = stored_at.unwrap_or_else(|| shared.now_nanos());
         let lane = shared.lanes.pick(id);
         let rec = pin.rec;
         #[cfg(loom)]
@@ -379,41 +488,18 @@ impl MediaStore {
                 }
             },
         );
-        shared.lanes.push(lane, id, now, &shared.refs);
+        if stored_at.is_some() {
+            // An earlier store time: its slot goes where it belongs in time.
+            shared.lanes.insert_sorted(lane, id, now);
+        } else {
+            shared.lanes.push(lane, id, now, &shared.refs);
+        }
         shared.files.metrics.stored(new_scope);
         Ok(id)
     }
+}
 
-    /// Looks a ref up and pins its file: while the returned lease lives, the
-    /// file is not deleted, even if the ref is released or expires.
-    ///
-    /// Does no file I/O and no allocation: one shard read lock and one
-    /// reference-count increment.
-    ///
-    /// # Errors
-    /// [`ResolveError::UnknownRef`] if the ref is unknown, released or
-    /// expired.
-    ///
-    /// ```
-    /// use mediastore::{MediaMeta, MediaStore, ResolveError};
-    /// # let dir = tempfile::tempdir()?;
-    /// # let path = dir.path().join("a.png");
-    /// # std::fs::write(&path, b"x")?;
-    /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
-    /// let r = store.store(&path, MediaMeta::default(), "s")?;
-    /// assert!(store.resolve(&r).is_ok());
-    /// store.release_all("s");
-    /// assert!(matches!(store.resolve(&r), Err(ResolveError::UnknownRef(x)) if x == r));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn resolve(&self, r: &MediaRef) -> Result<MediaLease, ResolveError> {
-        self.shared()
-            .refs
-            .get_with(r, |e| MediaLease::new(Arc::clone(e)))
-            .ok_or(ResolveError::UnknownRef(*r))
-    }
-
+impl MediaStore {
     /// Parses `media://<uuid>` and resolves it.
     ///
     /// # Errors
@@ -454,7 +540,10 @@ impl MediaStore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn release_all(&self, scope: &str) -> usize {
-        self.shared().release_all(scope)
+        let n = self.shared().release_all(scope);
+        #[cfg(not(loom))]
+        self.shared().release_remote(scope);
+        n
     }
 
     /// Expires every ref stored strictly more than `max_age` ago and returns
@@ -787,8 +876,11 @@ impl Shared {
         self.cleanup.load()
     }
 
-    fn now_nanos(&self) -> u64 {
-        u64::try_from(self.clock.now().as_nanos()).unwrap_or(u64::MAX)
+    /// The clock in nanoseconds, plus [`CLOCK_BIAS`].
+    pub(crate) fn now_nanos(&self) -> u64 {
+        u64::try_from(self.clock.now().as_nanos())
+            .unwrap_or(u64::MAX)
+            .saturating_add(CLOCK_BIAS)
     }
 
     fn release_all(&self, scope: &str) -> usize {
@@ -870,23 +962,7 @@ impl Shared {
             self.files.metrics.expired(0, 0, started.elapsed());
             return n;
         }
-        // Detach from scopes, one pass per scope: refs gone from `refs` are
-        // dropped from its list, and an emptied scope is removed. Lock
-        // order: scope shard, then ref shard (as in `store`).
-        removed.sort_unstable_by_key(|e| Frozen::as_ptr(&e.scope) as *const u8 as usize);
-        let mut last: Option<&Frozen<str>> = None;
-        let mut emptied = 0u64;
-        for e in &removed {
-            if last.is_some_and(|l| Frozen::ptr_eq(l, &e.scope)) {
-                continue;
-            }
-            last = Some(&e.scope);
-            let gone = self.scopes.remove_if_mut(&*e.scope, |_, ids| {
-                ids.retain(|id| self.refs.contains_key(id));
-                ids.is_empty()
-            });
-            emptied += u64::from(gone.is_some());
-        }
+        let emptied = self.detach_scopes(&mut removed);
         Counters::add(&self.files.counters.expired, n as u64);
         self.let_go_all(removed);
         #[cfg(not(loom))]
@@ -902,6 +978,50 @@ impl Shared {
         }
         #[cfg(loom)]
         let _ = emptied;
+        n
+    }
+
+    /// Detaches refs just removed from `refs` from their scopes, one pass
+    /// per scope: refs gone from `refs` are dropped from its list, and an
+    /// emptied scope is removed. Lock order: scope shard, then ref shard (as
+    /// in `store`). Returns how many scopes were emptied.
+    fn detach_scopes(&self, removed: &mut [Arc<RefEntry>]) -> u64 {
+        removed.sort_unstable_by_key(|e| Frozen::as_ptr(&e.scope) as *const u8 as usize);
+        let mut last: Option<&Frozen<str>> = None;
+        let mut emptied = 0u64;
+        for e in removed.iter() {
+            if last.is_some_and(|l| Frozen::ptr_eq(l, &e.scope)) {
+                continue;
+            }
+            last = Some(&e.scope);
+            let gone = self.scopes.remove_if_mut(&*e.scope, |_, ids| {
+                ids.retain(|id| self.refs.contains_key(id));
+                ids.is_empty()
+            });
+            emptied += u64::from(gone.is_some());
+        }
+        emptied
+    }
+
+    /// Removes single refs (released on another replica of a shared
+    /// backend), as a release would: out of `refs` first (invariant 3),
+    /// then out of their scopes, then let go. Returns how many were live.
+    #[cfg(not(loom))]
+    pub(crate) fn forget_refs(&self, ids: &[MediaRef]) -> usize {
+        let mut removed = Vec::new();
+        for id in ids {
+            if let Some((_, entry)) = self.refs.remove(id) {
+                self.lanes.note_released(entry.lane);
+                removed.push(entry);
+            }
+        }
+        let n = removed.len();
+        if n > 0 {
+            let emptied = self.detach_scopes(&mut removed);
+            Counters::add(&self.files.counters.released, n as u64);
+            self.files.metrics.released(n as u64, emptied);
+            self.let_go_all(removed);
+        }
         n
     }
 
@@ -1008,6 +1128,12 @@ impl Shared {
         self.files.forget_paths();
     }
 }
+
+/// Added to every clock reading the store keeps (about 146 years), so that a
+/// ref saved before the clock's origin (re-indexed after a restart, or
+/// fetched from a shared backend) still gets its true, earlier store time.
+/// Only differences of readings matter, so the bias cancels out.
+pub(crate) const CLOCK_BIAS: u64 = 1 << 62;
 
 /// Releases at least this many refs at once are let go on the deleter.
 const RELEASE_OFFLOAD: usize = 64;
