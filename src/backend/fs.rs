@@ -39,6 +39,7 @@ use crate::MediaRef;
 #[derive(Debug)]
 pub struct FsBackend {
     root: PathBuf,
+    sync: bool,
 }
 
 impl FsBackend {
@@ -57,7 +58,24 @@ impl FsBackend {
         let root = crate::store::absolute(&root)
             .map_err(|reason| io(io::Error::new(io::ErrorKind::InvalidInput, reason)))?
             .into_owned();
-        Ok(Self { root })
+        Ok(Self { root, sync: true })
+    }
+
+    /// Whether writes are synced to disk before they are renamed into place
+    /// (default on): then a power loss never leaves a payload or sidecar
+    /// with missing bytes under its final name. Off, saves are faster and,
+    /// on ext4, deleting a file is much cheaper (measured here: about 4 µs
+    /// per unlink instead of 1 ms for a synced file), at the price of that
+    /// guarantee. A crash of the process alone loses nothing either way.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let fs = mediastore::backend::FsBackend::new(dir.path())?.sync_writes(false);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sync_writes(mut self, on: bool) -> Self {
+        self.sync = on;
+        self
     }
 
     fn dir(&self, rec: &ObjectRecord) -> PathBuf {
@@ -87,7 +105,7 @@ impl FsBackend {
         let mut last = None;
         for _ in 0..3 {
             create_dir(&dir)?;
-            if let Err(e) = write_atomically(&side, rec.encode().as_bytes()) {
+            if let Err(e) = write_atomically(&side, rec.encode().as_bytes(), self.sync) {
                 if e.kind() == io::ErrorKind::NotFound {
                     last = Some(e);
                     continue;
@@ -133,7 +151,10 @@ impl FsBackend {
         let result = (|| {
             let mut f = File::create(&part)?;
             rec.size = io::copy(src, &mut f)?;
-            f.sync_all()
+            if self.sync {
+                f.sync_all()?;
+            }
+            Ok(())
         })();
         match result {
             Ok(()) => Ok(part),
@@ -220,16 +241,18 @@ fn create_dir(dir: &Path) -> Result<(), BackendError> {
     })
 }
 
-/// Writes `bytes` to a temp sibling of `path`, syncs it, and renames it onto
-/// `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes `bytes` to a temp sibling of `path`, syncs it (if asked), and
+/// renames it onto `path`.
+fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if sync {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)
     })();
     if result.is_err() {

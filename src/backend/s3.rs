@@ -12,7 +12,8 @@
 //!   manifest, which a sweep reclaims once it is older than the grace
 //!   period; a failed manifest upload deletes the payload at once.
 //! * Cached copies live at `{cache}/{scope_hash}/{uuid}{ext}` and appear
-//!   only complete (download into `.{uuid}.part`, then rename). The cache
+//!   only complete (download into `.{uuid}.part`, then rename). They are
+//!   not synced to disk: the cache does not survive a restart anyway. The cache
 //!   folder belongs to one store instance and is emptied when the backend is
 //!   built; after that the store deletes cached copies like any owned file.
 //! * Remote deletions never get lost: keys whose deletion failed (a request
@@ -330,7 +331,6 @@ impl S3Backend {
                 f.write_all(&chunk)
                     .map_err(|e| local("write cache", &part, e))?;
             }
-            f.sync_all().map_err(|e| local("write cache", &part, e))?;
             fs::rename(&part, &dst).map_err(|e| local("rename into cache", &dst, e))
         }
         .await;
@@ -543,9 +543,7 @@ impl Backend for S3Backend {
         let staged = dir.join(format!(".{}.staged", rec.file_name()));
         let written = (|| {
             let mut f = fs::File::create(&staged)?;
-            let n = io::copy(src, &mut f)?;
-            f.sync_all()?;
-            Ok::<_, io::Error>(n)
+            io::copy(src, &mut f)
         })();
         match written {
             Ok(n) => rec.size = n,

@@ -26,6 +26,8 @@ pub struct Server {
     pub data: PathBuf,
     proxy: Arc<Proxy>,
     _child: Mutex<Child>,
+    /// Closed at exit: the shell then stops the server.
+    _lifeline: Option<std::process::ChildStdin>,
     _dir: tempfile::TempDir,
 }
 
@@ -138,14 +140,25 @@ fn start() -> Option<Server> {
     let data = dir.path().join("data");
     std::fs::create_dir_all(data.join(BUCKET)).unwrap();
     let port = free_port();
-    let child = Command::new(&bin)
+    // A shell holds the server and, when its stdin closes (this test process
+    // exits, however it exits), stops it and removes its data: neither
+    // outlives the tests.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "\"$0\" \"$@\" & pid=$!; read _; kill $pid; wait $pid; rm -rf \"$MEDIASTORE_S3_TEST_DIR\"",
+        ])
+        .env("MEDIASTORE_S3_TEST_DIR", dir.path())
+        .arg(&bin)
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
         .arg(&data)
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {bin:?}: {e}"));
+    let stdin = child.stdin.take();
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "s3s-fs did not open its port");
@@ -169,6 +182,7 @@ fn start() -> Option<Server> {
         data,
         proxy,
         _child: Mutex::new(child),
+        _lifeline: stdin,
         _dir: dir,
     })
 }
@@ -176,6 +190,9 @@ fn start() -> Option<Server> {
 /// Relays requests of one client connection, one upstream connection per
 /// request, and counts the keys of DeleteObjects requests.
 fn relay(p: &Proxy, client: TcpStream, port: u16) -> std::io::Result<()> {
+    // No Nagle: a head and a body written separately must not wait for a
+    // delayed ACK (40 ms per request otherwise).
+    client.set_nodelay(true)?;
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
     loop {
@@ -211,6 +228,7 @@ fn relay(p: &Proxy, client: TcpStream, port: u16) -> std::io::Result<()> {
             p.deletes.lock().unwrap().push(n);
         }
         let mut up = TcpStream::connect(("127.0.0.1", port))?;
+        up.set_nodelay(true)?;
         up.write_all(&head)?;
         up.write_all(&body)?;
         let mut resp = BufReader::new(up);
