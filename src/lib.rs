@@ -129,6 +129,33 @@
 //! no live store knows and that are older than `max_age` are swept away
 //! (left by a crash or a restart).
 //!
+//! # Owned media: refs that survive restarts and span replicas
+//!
+//! With a [`backend`] (the filesystem one, or S3 and its cousins with the
+//! `s3` feature), [`MediaStore::save`] moves the bytes into the store and
+//! the ref outlives the process: a filesystem store re-indexes its root
+//! when it is built, and any store on the same bucket resolves a ref saved
+//! by another one. The lifecycle stays the one above.
+//!
+//! ```
+//! use mediastore::backend::FsBackend;
+//! use mediastore::{MediaMeta, MediaStore};
+//! # let dir = tempfile::tempdir()?;
+//! let open = || {
+//!     MediaStore::builder()
+//!         .managed_root(dir.path().join("tmp"))
+//!         .backend(FsBackend::new(dir.path().join("media")).unwrap())
+//!         .build()
+//! };
+//! let store = open()?;
+//! let r = store.save_reader(&b"generated image"[..], MediaMeta::default(), "s")?;
+//! store.close();
+//! drop(store);
+//! let restarted = open()?;
+//! assert!(restarted.resolve(&r).is_ok());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Threads and shutdown
 //!
 //! Each store runs one deleter thread and, unless switched off, one cleaner

@@ -162,6 +162,17 @@ pub struct MediaReader {
 
 impl MediaReader {
     /// The lease that keeps the file while this reader lives.
+    ///
+    /// ```
+    /// # use mediastore::{MediaMeta, MediaStore};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.txt");
+    /// # std::fs::write(&path, b"x")?;
+    /// # let store = MediaStore::builder().managed_root(dir.path()).build()?;
+    /// let r = store.store(&path, MediaMeta::default(), "s")?;
+    /// assert_eq!(store.open(&r)?.lease().media_ref(), r);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lease(&self) -> &MediaLease {
         &self.lease
     }
@@ -299,6 +310,25 @@ impl MediaStore {
     /// # Errors
     /// As [`MediaStore::resolve`], and [`ResolveError::Backend`] if the file
     /// cannot be opened.
+    ///
+    /// ```
+    /// use mediastore::backend::FsBackend;
+    /// use mediastore::{MediaMeta, MediaStore};
+    /// use std::io::Read;
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = MediaStore::builder()
+    ///     .managed_root(dir.path().join("tmp"))
+    ///     .backend(FsBackend::new(dir.path().join("media"))?)
+    ///     .build()?;
+    /// let r = store.save_reader(&b"bytes"[..], MediaMeta::default(), "s")?;
+    /// let mut reader = store.open(&r)?;
+    /// store.release_all("s");
+    /// store.flush();
+    /// let mut v = Vec::new();
+    /// reader.read_to_end(&mut v)?; // the reader's lease kept the file
+    /// assert_eq!(v, b"bytes");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(&self, r: &MediaRef) -> Result<MediaReader, ResolveError> {
         let lease = self.resolve(r)?;
         let file = std::fs::File::open(lease.path()).map_err(|source| ResolveError::Backend {
@@ -322,6 +352,13 @@ impl MediaStore {
     /// # Errors
     /// [`ResolveError::UnknownRef`] if the backend has no such object (or it
     /// has expired), [`ResolveError::Backend`] if the backend failed.
+    ///
+    /// ```
+    /// use mediastore::{MediaRef, MediaStore, ResolveError};
+    /// let store = MediaStore::new(); // no backend: nothing to look up
+    /// let r = MediaRef::from_uuid(uuid::Uuid::new_v4());
+    /// assert!(matches!(store.resolve_remote(&r), Err(ResolveError::UnknownRef(_))));
+    /// ```
     pub fn resolve_remote(&self, r: &MediaRef) -> Result<MediaLease, ResolveError> {
         let shared = self.shared();
         let Some(owned) = shared.backend.as_ref() else {
@@ -441,6 +478,12 @@ impl MediaStore {
     /// The background cleaner does the same at start and every interval.
     /// Returns `None` without a shared backend, after `close`, or if the
     /// sweep did not answer in time.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let store = mediastore::MediaStore::new();
+    /// assert!(store.sweep_backend(Duration::from_secs(1)).is_none()); // no shared backend
+    /// ```
     pub fn sweep_backend(&self, wait: Duration) -> Option<Result<SweepReport, BackendError>> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         if !self.shared().request_backend_sweep(Some(tx)) {
@@ -451,6 +494,11 @@ impl MediaStore {
 
     /// Totals of the backend sweeps so far (all zero without a shared
     /// backend).
+    ///
+    /// ```
+    /// let store = mediastore::MediaStore::new();
+    /// assert_eq!(store.backend_sweep_totals().runs, 0);
+    /// ```
     pub fn backend_sweep_totals(&self) -> BackendSweepTotals {
         let Some(o) = self.shared().backend.as_ref() else {
             return BackendSweepTotals::default();
@@ -469,6 +517,10 @@ impl MediaStore {
     }
 
     /// Remote deletions waiting for a retry (0 without a shared backend).
+    ///
+    /// ```
+    /// assert_eq!(mediastore::MediaStore::new().backend_pending_deletions(), 0);
+    /// ```
     pub fn backend_pending_deletions(&self) -> u64 {
         self.shared()
             .backend

@@ -62,6 +62,12 @@ pub struct S3Config {
 
 impl S3Config {
     /// Defaults for `bucket`.
+    ///
+    /// ```
+    /// use mediastore::backend::S3Config;
+    /// let c = S3Config::new("media");
+    /// assert_eq!(c.bucket, "media");
+    /// ```
     pub fn new(bucket: impl Into<String>) -> Self {
         Self {
             bucket: bucket.into(),
@@ -75,24 +81,48 @@ impl S3Config {
     }
 
     /// Sets the key prefix (slashes at either end are trimmed).
+    ///
+    /// ```
+    /// use mediastore::backend::S3Config;
+    /// let c = S3Config::new("media").prefix("/gw/");
+    /// assert_eq!(c.prefix, "gw");
+    /// ```
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into().trim_matches('/').to_owned();
         self
     }
 
     /// Sets the region.
+    ///
+    /// ```
+    /// use mediastore::backend::S3Config;
+    /// let c = S3Config::new("media").region("auto");
+    /// assert_eq!(c.region, "auto");
+    /// ```
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.region = region.into();
         self
     }
 
     /// Sets an endpoint URL (S3-compatible servers).
+    ///
+    /// ```
+    /// use mediastore::backend::S3Config;
+    /// let c = S3Config::new("media").endpoint("http://127.0.0.1:9000");
+    /// assert!(c.endpoint.is_some());
+    /// ```
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
         self
     }
 
     /// Sets the cache folder.
+    ///
+    /// ```
+    /// use mediastore::backend::S3Config;
+    /// let c = S3Config::new("media").cache_dir("/var/cache/gw");
+    /// assert!(c.cache_dir.ends_with("gw"));
+    /// ```
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = dir.into();
         self
@@ -100,6 +130,12 @@ impl S3Config {
 
     /// Sets the client's retry budget: attempts after the first, and the
     /// time limit for one request with its retries.
+    ///
+    /// ```
+    /// use mediastore::backend::S3Config;
+    /// let c = S3Config::new("media").retries(1, std::time::Duration::from_secs(2));
+    /// assert_eq!(c.max_retries, 1);
+    /// ```
     pub fn retries(mut self, max_retries: usize, request_timeout: std::time::Duration) -> Self {
         self.max_retries = max_retries;
         self.request_timeout = request_timeout;
@@ -131,6 +167,10 @@ pub enum BackendConfig {
 
 impl BackendConfig {
     /// The default filesystem root: `$TMP/mediastore-objects`.
+    ///
+    /// ```
+    /// assert!(mediastore::backend::BackendConfig::default_base_dir().ends_with("mediastore-objects"));
+    /// ```
     pub fn default_base_dir() -> PathBuf {
         std::env::temp_dir().join("mediastore-objects")
     }
@@ -142,6 +182,15 @@ impl BackendConfig {
     /// # Errors
     /// [`BackendError::Config`] for an unknown backend name, `s3` without a
     /// bucket, or `s3` in a build without the `s3` feature.
+    ///
+    /// ```
+    /// use mediastore::backend::BackendConfig;
+    /// // With none of the variables set: the filesystem backend.
+    /// if std::env::var_os("MEDIASTORE_BACKEND").is_none() && std::env::var_os("MEDIASTORE_BASEDIR").is_none() {
+    ///     assert!(matches!(BackendConfig::from_env()?, BackendConfig::Fs { .. }));
+    /// }
+    /// # Ok::<(), mediastore::backend::BackendError>(())
+    /// ```
     pub fn from_env() -> Result<Self, BackendError> {
         Self::from_vars(|k| std::env::var(k).ok())
     }
@@ -198,6 +247,14 @@ impl BackendConfig {
     /// # Errors
     /// [`BackendError`] if the folder cannot be created or the client
     /// cannot be configured.
+    ///
+    /// ```
+    /// use mediastore::backend::BackendConfig;
+    /// # let dir = tempfile::tempdir()?;
+    /// let b = BackendConfig::Fs { base_dir: dir.path().into() }.build()?;
+    /// assert!(!b.is_shared());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(&self) -> Result<std::sync::Arc<dyn super::Backend>, BackendError> {
         match self {
             Self::Fs { base_dir } => Ok(std::sync::Arc::new(super::FsBackend::new(base_dir)?)),

@@ -45,6 +45,14 @@ pub struct FsBackend {
 impl FsBackend {
     /// A backend rooted at `root` (created if missing, made absolute).
     ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use mediastore::backend::{Backend, FsBackend};
+    /// let fs = FsBackend::new(dir.path().join("a/b"))?;
+    /// assert!(fs.local_root().is_dir());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// [`BackendError::Io`] if the folder cannot be created.
     pub fn new(root: impl Into<PathBuf>) -> Result<Self, BackendError> {

@@ -59,6 +59,15 @@ pub struct ObjectRecord {
 
 impl ObjectRecord {
     /// The folder or prefix of the object's scope: 32 hex digits.
+    ///
+    /// ```
+    /// # use mediastore::backend::{scope_hash, ObjectRecord};
+    /// # let rec = ObjectRecord { id: mediastore::MediaRef::from_uuid(uuid::Uuid::nil()), scope: "s".into(),
+    /// #     ext: ".png".into(), stored_at: std::time::UNIX_EPOCH, size: 0, meta: Default::default() };
+    /// assert_eq!(rec.scope_hash(), scope_hash("s"));
+    /// assert_eq!(rec.file_name(), "00000000-0000-0000-0000-000000000000.png");
+    /// assert_eq!(rec.key(), format!("{}/{}", rec.scope_hash(), rec.file_name()));
+    /// ```
     pub fn scope_hash(&self) -> String {
         scope_hash(&self.scope)
     }

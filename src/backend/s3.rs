@@ -172,6 +172,16 @@ impl S3Backend {
     }
 
     /// The settings it was built with.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use mediastore::backend::{S3Backend, S3Config};
+    /// // Building makes no request: any endpoint will do here.
+    /// let cfg = S3Config::new("media").endpoint("http://127.0.0.1:1").cache_dir(dir.path());
+    /// let s3 = S3Backend::new(cfg.clone())?;
+    /// assert_eq!(s3.config(), &cfg);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn config(&self) -> &S3Config {
         &self.cfg
     }
