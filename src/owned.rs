@@ -83,6 +83,11 @@ pub(crate) struct Owned {
     /// Shared backends: when each ref was put in memory here (wall clock),
     /// so a sweep drops only refs whose record it should have listed.
     registered: StdMutex<HashMap<MediaRef, SystemTime>>,
+    /// Shared backends: scopes released here whose remote deletion has not
+    /// completed (scope hash → wall time of the release). A remote resolve
+    /// refuses their refs, so a released ref never comes back from the
+    /// bucket while its deletion waits in the queue.
+    released: StdMutex<HashMap<String, SystemTime>>,
     pub(crate) totals: SweepCounters,
 }
 
@@ -110,6 +115,7 @@ impl Owned {
             sweep_deadline,
             inflight: StdMutex::default(),
             registered: StdMutex::default(),
+            released: StdMutex::default(),
             totals: SweepCounters::default(),
         }
     }
@@ -391,6 +397,15 @@ impl MediaStore {
         let stored_at = self
             .clock_time_of(rec.stored_at)
             .ok_or(ResolveError::UnknownRef(*r))?;
+        // Only objects saved before the release: a scope may be reused.
+        let released = |rec: &ObjectRecord| {
+            lock(&owned.released)
+                .get(&rec.scope_hash())
+                .is_some_and(|at| rec.stored_at <= *at)
+        };
+        if released(&rec) {
+            return Err(ResolveError::UnknownRef(*r));
+        }
         let local = owned.backend.local_path(&rec).map_err(backend_err)?;
         lock(&owned.registered).insert(*r, SystemTime::now());
         let shared = self.shared();
@@ -404,6 +419,12 @@ impl MediaStore {
                     source: std::io::Error::other(e.to_string()),
                 },
             })?;
+        // A release of the scope that began meanwhile either removed the ref
+        // just registered or marked the scope first: then undo it here.
+        if released(&rec) {
+            shared.forget_refs(&[*r]);
+            return Err(ResolveError::UnknownRef(*r));
+        }
         shared
             .refs
             .get_with(r, |e| MediaLease::new(Arc::clone(e)))
@@ -550,16 +571,40 @@ impl Shared {
         self.files.send(Job::Task(task)).is_ok()
     }
 
-    /// With a shared backend, queues the remote deletion of a released scope.
-    pub(crate) fn release_remote(&self, scope: &str) {
+    /// With a shared backend, marks a scope as released (before its local
+    /// refs go, see `released`); returns whether it did.
+    pub(crate) fn mark_released(&self, scope: &str) -> bool {
         let Some(owned) = self.backend.as_ref().filter(|o| o.shared) else {
-            return;
+            return false;
         };
-        let backend = StdArc::clone(&owned.backend);
+        let max_age = self.cleanup_snapshot().max_age;
+        let now = SystemTime::now();
+        let mut released = lock(&owned.released);
+        // Marks whose deletion failed are kept until the objects would have
+        // expired anyway.
+        released.retain(|_, at| now.duration_since(*at).map_or(true, |a| a <= max_age));
+        released.insert(crate::backend::scope_hash(scope), now);
+        true
+    }
+
+    /// Queues the remote deletion of a scope marked released; the mark goes
+    /// once the deletion is done.
+    pub(crate) fn release_remote(self: &Arc<Self>, scope: &str) {
+        let weak: Weak<Shared> = Arc::downgrade(self);
         let scope = scope.to_owned();
         let task = Box::new(move || {
-            if let Err(e) = backend.delete_scope(&scope) {
-                tracing::warn!(error = %e, "mediastore: remote scope deletion failed; left for a retry");
+            let Some(shared) = weak.upgrade() else { return };
+            let Some(owned) = shared.backend.as_ref() else {
+                return;
+            };
+            match owned.backend.delete_scope(&scope) {
+                Ok(_) if owned.backend.pending_deletions() == 0 => {
+                    lock(&owned.released).remove(&crate::backend::scope_hash(&scope));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "mediastore: remote scope deletion failed; the sweep reclaims it at its TTL")
+                }
             }
         });
         let _ = self.files.send(Job::Task(task));

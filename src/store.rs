@@ -540,9 +540,15 @@ impl MediaStore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn release_all(&self, scope: &str) -> usize {
+        // A shared backend: the scope is marked before its refs go, so a
+        // remote resolve cannot bring one back (see `crate::owned`).
+        #[cfg(not(loom))]
+        let remote = self.shared().mark_released(scope);
         let n = self.shared().release_all(scope);
         #[cfg(not(loom))]
-        self.shared().release_remote(scope);
+        if remote {
+            self.shared().release_remote(scope);
+        }
         n
     }
 

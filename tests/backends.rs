@@ -611,6 +611,27 @@ mod s3 {
     }
 
     #[test]
+    fn a_released_ref_never_comes_back_from_the_bucket() {
+        let Some(a) = H::alone(Kind::S3) else { return };
+        let srv = s3_server::server().unwrap();
+        let b = a.twin(&ManualClock::new());
+        let r = a.store.save(a.src("a", b"x"), meta("", ""), "s").unwrap();
+        // B saw it, then B releases it: B must not fetch it again from the
+        // bucket while the remote deletion is still under way.
+        assert!(b.resolve(&r).is_ok());
+        srv.hold_deletions(true);
+        assert_eq!(b.release_all("s"), 1);
+        let got = b.resolve(&r);
+        srv.hold_deletions(false);
+        assert!(matches!(got, Err(ResolveError::UnknownRef(_))), "{got:?}");
+        b.flush();
+        assert!(matches!(b.resolve(&r), Err(ResolveError::UnknownRef(_))));
+        // The scope can be used again: a later save in it resolves on B.
+        let again = a.store.save(a.src("b", b"y"), meta("", ""), "s").unwrap();
+        assert_eq!(read(&b, &again), b"y");
+    }
+
+    #[test]
     fn release_on_the_saving_instance_removes_every_instance_cold_path() {
         let Some(a) = H::new(Kind::S3) else { return };
         let r = a.store.save(a.src("a", b"x"), meta("", ""), "s").unwrap();

@@ -34,6 +34,8 @@ pub struct Server {
 #[derive(Default)]
 struct Proxy {
     up: AtomicBool,
+    /// Listings and batch deletions wait while this is set.
+    hold: AtomicBool,
     /// Keys per DeleteObjects request seen so far.
     deletes: Mutex<Vec<usize>>,
 }
@@ -47,6 +49,12 @@ impl Server {
     /// Forwards again.
     pub fn restore(&self) {
         self.proxy.up.store(true, Ordering::SeqCst);
+    }
+
+    /// Makes listings and batch deletions wait (`true`) until released
+    /// (`false`): a deleter thread stuck in the middle of a remote deletion.
+    pub fn hold_deletions(&self, on: bool) {
+        self.proxy.hold.store(on, Ordering::SeqCst);
     }
 
     /// Keys per DeleteObjects request since the last call.
@@ -223,9 +231,15 @@ fn relay(p: &Proxy, client: TcpStream, port: u16) -> std::io::Result<()> {
         let mut body = vec![0; len];
         reader.read_exact(&mut body)?;
         let first = text.lines().next().unwrap_or("");
-        if first.starts_with("POST") && first.contains("?delete") {
+        let is_delete = first.starts_with("POST") && first.contains("?delete");
+        if is_delete {
             let n = String::from_utf8_lossy(&body).matches("<Key>").count();
             p.deletes.lock().unwrap().push(n);
+        }
+        if is_delete || first.contains("list-type=2") {
+            while p.hold.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(2)); // the proxy's own wait
+            }
         }
         let mut up = TcpStream::connect(("127.0.0.1", port))?;
         up.set_nodelay(true)?;
