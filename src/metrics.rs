@@ -13,6 +13,8 @@
 //! | `mediastore_deleter_queue_depth` | gauge | refs and files waiting for the deleter |
 //! | `mediastore_deletion_retries_pending` | gauge | deletions waiting for a retry |
 //! | `mediastore_sweep_duration_seconds` | histogram | time of each expiry sweep |
+//! | `mediastore_backend_sweeps_total{outcome}` | counter | backend sweeps (shared backends): `ok`, `failed` |
+//! | `mediastore_backend_objects_total{outcome}` | counter | objects a backend sweep handled: `expired`, `orphan`, `error`, `dropped` (local refs released elsewhere) |
 //!
 //! Invariant: handles are taken from the recorder installed when the store
 //! is built (install the exporter first); without the feature, or without a
@@ -39,6 +41,8 @@ mod imp {
         queue_depth: Gauge,
         retries: Gauge,
         sweep: Histogram,
+        backend_sweeps: [Counter; 2],
+        backend_objects: [Counter; 4],
     }
 
     fn describe() {
@@ -75,6 +79,14 @@ mod imp {
             Unit::Seconds,
             "Duration of TTL sweeps"
         );
+        describe_counter!(
+            "mediastore_backend_sweeps_total",
+            "Backend sweeps of shared backends, by outcome"
+        );
+        describe_counter!(
+            "mediastore_backend_objects_total",
+            "Objects handled by backend sweeps, by outcome"
+        );
     }
 
     impl Metrics {
@@ -93,6 +105,10 @@ mod imp {
                 queue_depth: gauge!("mediastore_deleter_queue_depth"),
                 retries: gauge!("mediastore_deletion_retries_pending"),
                 sweep: histogram!("mediastore_sweep_duration_seconds"),
+                backend_sweeps: ["ok", "failed"]
+                    .map(|o| counter!("mediastore_backend_sweeps_total", "outcome" => o)),
+                backend_objects: ["expired", "orphan", "error", "dropped"]
+                    .map(|o| counter!("mediastore_backend_objects_total", "outcome" => o)),
             }
         }
         pub(crate) fn stored(&self, new_scope: bool) {
@@ -129,6 +145,21 @@ mod imp {
         pub(crate) fn retries(&self, n: u64) {
             self.retries.set(n as f64);
         }
+        /// One backend sweep: `None` if it failed, else the objects it
+        /// expired, reclaimed as orphans, failed to delete, and the local
+        /// refs it dropped.
+        #[cfg_attr(loom, allow(dead_code))]
+        pub(crate) fn backend_sweep(&self, counts: Option<[u64; 4]>) {
+            match counts {
+                None => self.backend_sweeps[1].increment(1),
+                Some(c) => {
+                    self.backend_sweeps[0].increment(1);
+                    for (counter, n) in self.backend_objects.iter().zip(c) {
+                        counter.increment(n);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -152,6 +183,8 @@ mod imp {
         pub(crate) fn orphans(&self, _n: u64) {}
         pub(crate) fn queue_depth(&self, _n: u64) {}
         pub(crate) fn retries(&self, _n: u64) {}
+        #[cfg_attr(loom, allow(dead_code))]
+        pub(crate) fn backend_sweep(&self, _counts: Option<[u64; 4]>) {}
     }
 }
 

@@ -634,6 +634,7 @@ impl Shared {
             Ok(r) => r,
             Err(e) => {
                 add(&t.failed_runs, 1);
+                self.files.metrics.backend_sweep(None);
                 tracing::warn!(error = %e, "mediastore: backend sweep failed; the next one retries");
                 return Err(e);
             }
@@ -660,6 +661,9 @@ impl Shared {
         }
         let n = self.forget_refs(&dropped) as u64;
         add(&t.dropped, n);
+        self.files
+            .metrics
+            .backend_sweep(Some([report.expired, report.orphans, report.errors, n]));
         if report.expired + report.orphans + report.errors + n > 0 {
             tracing::info!(
                 expired = report.expired,

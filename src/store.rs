@@ -796,7 +796,10 @@ impl MediaStore {
     /// still queued at the deadline are finished by the deleter thread on
     /// its own. Use it when the gateway exits; plain [`MediaStore::close`]
     /// keeps the files of live refs instead (for a restart that
-    /// re-registers them, or for the next orphan sweep).
+    /// re-registers them, or for the next orphan sweep). With a backend,
+    /// releasing every scope deletes their owned objects too (for S3, in the
+    /// bucket, for every replica): a store whose owned media must survive
+    /// the restart, or that shares a bucket, should call `close` instead.
     ///
     /// ```
     /// use mediastore::{MediaMeta, MediaStore};

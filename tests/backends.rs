@@ -658,6 +658,33 @@ mod s3 {
     }
 
     #[test]
+    fn the_sweeper_runs_once_at_start_with_the_background_cleaner() {
+        let Some(a) = H::new(Kind::S3) else { return };
+        let srv = s3_server::server().unwrap();
+        a.store.save(a.src("a", b"x"), meta("", ""), "s").unwrap();
+        let late = ManualClock::new();
+        late.advance(MAX_AGE + Duration::from_secs(5));
+        let cfg = mediastore::backend::S3Config::new(s3_server::BUCKET)
+            .endpoint(&srv.endpoint)
+            .prefix(&a.prefix)
+            .cache_dir(a.dir.path().join("cache-c"));
+        let c = MediaStore::builder()
+            .managed_root(a.dir.path().join("tmp"))
+            .max_age(MAX_AGE)
+            .clock(late)
+            .background_cleaner(true)
+            .backend_config(BackendConfig::S3(cfg))
+            .build()
+            .unwrap();
+        // The start-up sweep is queued on the deleter before anything else;
+        // a flush waits for it.
+        c.flush();
+        assert_eq!(c.backend_sweep_totals().runs, 1);
+        assert_eq!(c.backend_sweep_totals().expired, 1);
+        assert_eq!((a.payloads(), a.records()), (0, 0));
+    }
+
+    #[test]
     fn deletions_go_in_batches_of_at_most_1000_keys() {
         let Some(a) = H::new(Kind::S3) else { return };
         let srv = s3_server::server().unwrap();
@@ -704,9 +731,20 @@ mod s3 {
         a.store.flush();
         assert!(a.store.backend_pending_deletions() > 0);
         assert_eq!(a.payloads(), 2, "nothing could be deleted yet");
+        // A sweep during the outage fails, is counted, and stops nothing.
+        assert!(matches!(
+            a.store.sweep_backend(Duration::from_secs(30)),
+            Some(Err(_))
+        ));
+        assert_eq!(a.store.backend_sweep_totals().failed_runs, 1);
         srv.restore();
         a.store.flush();
         assert_eq!(a.store.backend_pending_deletions(), 0);
+        assert!(matches!(
+            a.store.sweep_backend(Duration::from_secs(30)),
+            Some(Ok(_))
+        ));
+        assert_eq!(a.store.backend_sweep_totals().runs, 1);
         assert_eq!((a.payloads(), a.records()), (0, 0));
         assert!(a.store.resolve(&r2).is_err());
     }
