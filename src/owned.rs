@@ -78,7 +78,10 @@ pub(crate) struct Owned {
     pub(crate) grace: Duration,
     /// Time budget of one backend sweep.
     pub(crate) sweep_deadline: Duration,
-    /// Per-id locks of remote resolves in flight.
+    /// Per-id locks of remote resolves in flight. The map's mutex is held
+    /// only to find or drop a gate; a gate is held across the fetch (network
+    /// I/O) on purpose, since that is what makes one download per id, and
+    /// only by resolves of that same id.
     inflight: StdMutex<HashMap<MediaRef, StdArc<StdMutex<()>>>>,
     /// Shared backends: when each ref was put in memory here (wall clock),
     /// so a sweep drops only refs whose record it should have listed.

@@ -73,9 +73,12 @@ pub struct S3Backend {
     rt: tokio::runtime::Runtime,
     cache: PathBuf,
     /// Keys to delete at the next `settle` (objects whose cached copy the
-    /// store just deleted).
+    /// store just deleted). A plain mutex: pushed by the deleter thread (or
+    /// a closed store's releasing thread) and drained by `settle`, each hold
+    /// a push or a swap, never across I/O.
     queued: Mutex<Vec<String>>,
-    /// Keys whose deletion failed: key → (attempts, next attempt).
+    /// Keys whose deletion failed: key → (attempts, next attempt). A plain
+    /// mutex, held only to insert, pick due keys or count, never across I/O.
     failed: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
