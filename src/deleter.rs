@@ -223,6 +223,8 @@ pub(crate) fn run(table: Arc<FileTable>, inbox: Receiver<Job>) {
     crate::sync::mark_deleter_thread();
     loop {
         table.retries().run_due(&table, false);
+        // Never wait holding a cached folder handle (see `Roots::end_batch`).
+        table.fs().roots().end_batch();
         // Deferred backend work (batched remote deletions, their retries).
         #[cfg(not(loom))]
         let backend_wait = table.backend.as_ref().and_then(|b| b.settle(false));
@@ -247,9 +249,12 @@ pub(crate) fn run(table: Arc<FileTable>, inbox: Receiver<Job>) {
             None | Some(Job::Shutdown) => break,
             Some(job) => handle_guarded(&table, job),
         }
+        // A cached folder handle lives for one job at most.
+        table.fs().roots().end_batch();
     }
     // Last attempt for scheduled retries; what fails is kept in the list.
     table.retries().run_due(&table, true);
+    table.fs().roots().end_batch();
     #[cfg(not(loom))]
     if let Some(b) = &table.backend {
         b.settle(true);

@@ -528,6 +528,7 @@ impl FileTable {
             Job::Task(task) => task(),
             Job::Shutdown => {}
         }
+        self.fs.roots().end_batch();
     }
 
     /// Forgets every path (store teardown, after live paths were made

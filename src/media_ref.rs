@@ -1,6 +1,7 @@
 //! [`MediaRef`]: the 16-byte handle that travels through the gateway.
 //!
-//! Invariants: a ref is a UUID (random v4 when minted by the store); its only
+//! Invariants: a ref is a UUID (random v4 when minted by the store, with
+//! 120 random bits: the top two pick the minting thread's shard group); its only
 //! text form is `media://` followed by the lower-case, hyphenated UUID, and
 //! parsing accepts exactly that form, so `parse(display(r)) == r` and no two
 //! spellings name the same ref.

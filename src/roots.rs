@@ -13,6 +13,12 @@
 //!   stored symlink is unlinked itself, never its target. Renaming or
 //!   replacing the root itself does not redirect deletions either: the
 //!   handle keeps pointing at the directory that was opened.
+//! * Within one batch of deletions (one deleter job) the handle of the last
+//!   folder walked to is reused for the next file in the same folder; it is
+//!   dropped at the end of the batch and before the deleter waits. A folder
+//!   swapped during a batch is therefore seen at the next batch, the same
+//!   window a walk has between its `openat` and its `unlinkat`; a failure
+//!   through the cached handle falls back to a fresh walk.
 //! * Under loom the roots are lexical only and the in-memory file table
 //!   stands in for the file system.
 
@@ -34,6 +40,16 @@ struct Root {
 #[derive(Debug)]
 pub(crate) struct Roots {
     roots: Vec<Root>,
+    /// The folder of the last unlink (root index, path below the root, and
+    /// the handle the walk opened), reused by the next unlink in the same
+    /// folder so that a batch of deletions in one folder costs one
+    /// `unlinkat` per file instead of `openat` + `unlinkat` + `close`. Kept
+    /// for one batch only (see [`Roots::end_batch`]): the handle is the
+    /// same one the walk would have used a moment earlier. A plain mutex:
+    /// taken only by whoever deletes (the deleter thread, or a closed
+    /// store's releasing thread), held for one `unlinkat`.
+    #[cfg(all(unix, not(loom)))]
+    last_dir: std::sync::Mutex<Option<(usize, PathBuf, rustix::fd::OwnedFd)>>,
 }
 
 impl Roots {
@@ -56,13 +72,32 @@ impl Roots {
                 swept: true,
             });
         }
-        Ok(Self { roots })
+        Ok(Self {
+            roots,
+            #[cfg(all(unix, not(loom)))]
+            last_dir: std::sync::Mutex::new(None),
+        })
     }
 
     /// Joins several opened root sets into one.
     pub(crate) fn merge(sets: Vec<Roots>) -> Self {
         Self {
             roots: sets.into_iter().flat_map(|s| s.roots).collect(),
+            #[cfg(all(unix, not(loom)))]
+            last_dir: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Ends a batch of deletions: forgets the cached folder handle.
+    pub(crate) fn end_batch(&self) {
+        #[cfg(all(unix, not(loom)))]
+        {
+            let old = self
+                .last_dir
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            drop(old);
         }
     }
 
@@ -145,6 +180,21 @@ impl Roots {
         {
             use rustix::fd::AsFd;
             use rustix::fs::{openat, unlinkat, AtFlags, Mode, OFlags};
+            let parents = parents.filter(|p| !p.as_os_str().is_empty());
+            let index = self
+                .roots
+                .iter()
+                .position(|r| std::ptr::eq(r, root))
+                .unwrap_or(usize::MAX);
+            let mut cache = self.last_dir.lock().unwrap_or_else(|p| p.into_inner());
+            if let (Some(parent), Some((i, dir, fd))) = (parents, cache.as_ref()) {
+                // Any failure through the cached handle (the folder may
+                // have been replaced) falls back to a fresh walk.
+                if *i == index && dir == parent && unlinkat(fd, last, AtFlags::empty()).is_ok() {
+                    return Ok(());
+                }
+            }
+            *cache = None;
             let mut held: Option<rustix::fd::OwnedFd> = None;
             for c in parents.into_iter().flat_map(Path::components) {
                 let dir = held.as_ref().map_or(root.dir.as_fd(), |d| d.as_fd());
@@ -158,6 +208,9 @@ impl Roots {
             }
             let dir = held.as_ref().map_or(root.dir.as_fd(), |d| d.as_fd());
             unlinkat(dir, last, AtFlags::empty())?;
+            if let (Some(parent), Some(fd)) = (parents, held) {
+                *cache = Some((index, parent.to_path_buf(), fd));
+            }
             Ok(())
         }
         #[cfg(not(all(unix, not(loom))))]

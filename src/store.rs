@@ -103,13 +103,20 @@ impl Drop for Handle {
 #[derive(Clone, Copy, Default)]
 pub(crate) struct RefHashBuilder;
 
-pub(crate) struct RefHasher(u64);
+pub(crate) struct RefHasher(u64, u64);
+
+/// Where the id's top 16 bits go in the hash (see `RefHasher::finish`).
+const SHARD_FIELD: u32 = 41;
+
+/// Bits of a ref id that name the minting thread's group of ref-map shards
+/// (see `Shared::mint_id`).
+const GROUP_BITS: u32 = 2;
 
 impl BuildHasher for RefHashBuilder {
     type Hasher = RefHasher;
     #[inline]
     fn build_hasher(&self) -> RefHasher {
-        RefHasher(0)
+        RefHasher(0, 0)
     }
 }
 
@@ -120,7 +127,10 @@ impl Hasher for RefHasher {
         h ^= h >> 33;
         h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
         h ^= h >> 33;
-        h
+        // Bits 41..57 are the ones dashmap picks a shard from (just below
+        // the 7 that hashbrown keeps for its control bytes): they are the
+        // id's top 16 bits, so the minting thread chooses the shard.
+        (h & !(0xFFFF << SHARD_FIELD)) | (self.1 << SHARD_FIELD)
     }
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
@@ -133,6 +143,7 @@ impl Hasher for RefHasher {
     #[inline]
     fn write_u128(&mut self, v: u128) {
         self.0 ^= (v as u64) ^ ((v >> 64) as u64);
+        self.1 = (v >> 112) as u64;
     }
 }
 
@@ -143,6 +154,8 @@ pub(crate) struct Shared {
     cleanup: SwapCell<CleanupConfig>,
     pub(crate) clock: std::sync::Arc<dyn Clock>,
     pub(crate) ids: IdSource,
+    /// log2 of the ref map's shard count (see `mint_id`).
+    shard_bits: u32,
     pub(crate) files: Arc<FileTable>,
     threads: Mutex<Threads>,
     /// Where owned media live (see [`crate::backend`]); `None` without one.
@@ -244,6 +257,7 @@ impl MediaStore {
             cleanup: SwapCell::new(b.cleanup),
             clock: b.clock,
             ids: IdSource::default(),
+            shard_bits: b.shards.max(2).next_power_of_two().trailing_zeros().min(16),
             files: Arc::clone(&files),
             threads: Mutex::new(Threads::default()),
             #[cfg(not(loom))]
@@ -344,7 +358,7 @@ impl MediaStore {
         scope: &str,
     ) -> Result<MediaRef, StoreError> {
         let shared = self.shared();
-        let id = MediaRef::from_uuid(shared.ids.next());
+        let id = shared.mint_id();
         shared.store_as(path.as_ref(), meta, scope, id, None)
     }
 
@@ -391,6 +405,29 @@ impl MediaStore {
 }
 
 impl Shared {
+    /// A new random ref whose ref-map shard lies in this thread's group of
+    /// shards (see [`RefHasher`]): the id's top `GROUP_BITS` bits name one
+    /// of four groups, the other 120 bits stay random. Two threads that
+    /// store and release at once (two channels) then work on different
+    /// shard tables instead of pulling each other's across cores, while the
+    /// refs of any one thread still spread over a quarter of the shards, so
+    /// threads resolving them rarely meet on one lock.
+    pub(crate) fn mint_id(&self) -> MediaRef {
+        let raw = self.ids.next().as_u128();
+        #[cfg(not(loom))]
+        if let Some(lane) = crate::sync::thread_lane_hint() {
+            let bits = GROUP_BITS.min(self.shard_bits);
+            if bits > 0 {
+                let group = (lane as u128) & ((1u128 << bits) - 1);
+                let keep = u128::MAX >> bits;
+                return MediaRef::from_uuid(uuid::Uuid::from_u128(
+                    (raw & keep) | (group << (128 - bits)),
+                ));
+            }
+        }
+        MediaRef::from_uuid(uuid::Uuid::from_u128(raw))
+    }
+
     /// `store` with a given id and, for a ref saved earlier (re-indexed or
     /// fetched from a shared backend), its original store time.
     pub(crate) fn store_as(
@@ -1257,6 +1294,46 @@ mod tests {
             "/a\0b",
         ] {
             assert!(!is_normal_absolute(Path::new(bad)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_threads_ids_share_its_shard_group_and_the_hash_carries_it() {
+        let store = MediaStore::builder()
+            .background_cleaner(false)
+            .build()
+            .unwrap();
+        let s = store.shared();
+        let group = |r: MediaRef| r.as_u128() >> (128 - GROUP_BITS);
+        let here: Vec<MediaRef> = (0..50).map(|_| s.mint_id()).collect();
+        assert!(here.iter().all(|&r| group(r) == group(here[0])));
+        // Still random below the group bits.
+        assert_eq!(
+            here.iter()
+                .map(|r| r.as_u128() << GROUP_BITS)
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            50
+        );
+        let (there, lane) = std::thread::spawn({
+            let store = store.clone();
+            move || {
+                (
+                    store.shared().mint_id(),
+                    crate::sync::thread_lane_hint().unwrap(),
+                )
+            }
+        })
+        .join()
+        .unwrap();
+        // The group is the minting thread's lane (threads take lanes in turn).
+        assert_eq!(group(there), (lane as u128) & ((1 << GROUP_BITS) - 1));
+        let my_lane = crate::sync::thread_lane_hint().unwrap() as u128;
+        assert_eq!(group(here[0]), my_lane & ((1 << GROUP_BITS) - 1));
+        // The id's top 16 bits land where dashmap reads the shard from.
+        for r in [here[0], there] {
+            let h = RefHashBuilder.hash_one(r);
+            assert_eq!((h >> SHARD_FIELD) & 0xFFFF, (r.as_u128() >> 112) as u64);
         }
     }
 }

@@ -31,6 +31,14 @@ mod shard_map;
 
 #[cfg(loom)]
 pub use memfs::MemFs;
+/// The hasher of the maps keyed by text (scopes, paths): foldhash, seeded
+/// at random per process (hashbrown's default). SipHash cost about 3 % of a
+/// store/resolve/release cycle in profiles; foldhash keeps the per-process
+/// random seed that makes collision flooding impractical for a client that
+/// cannot read the seed, which is the threat a gateway faces (scopes and
+/// paths come from chat ids and file names).
+pub(crate) type TextHash = foldhash::fast::RandomState;
+
 pub(crate) use shard_map::{ShardMap, Update};
 
 #[cfg(not(loom))]
@@ -239,7 +247,17 @@ impl Fs {
 
     /// `lstat`: what the path is, without following a final symlink.
     pub(crate) fn kind(&self, path: &std::path::Path) -> std::io::Result<FileKind> {
-        #[cfg(not(loom))]
+        #[cfg(all(unix, not(loom)))]
+        {
+            use rustix::fs::FileType;
+            let st = rustix::fs::lstat(path)?;
+            Ok(match FileType::from_raw_mode(st.st_mode) {
+                FileType::RegularFile => FileKind::Regular,
+                FileType::Symlink => FileKind::Symlink,
+                _ => FileKind::Other,
+            })
+        }
+        #[cfg(all(not(unix), not(loom)))]
         {
             let ft = std::fs::symlink_metadata(path)?.file_type();
             Ok(if ft.is_file() {

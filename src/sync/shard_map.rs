@@ -33,7 +33,7 @@ mod prod {
     use dashmap::DashMap;
 
     /// See the module doc.
-    pub(crate) struct ShardMap<K, V, S = std::hash::RandomState> {
+    pub(crate) struct ShardMap<K, V, S = crate::sync::TextHash> {
         inner: DashMap<K, V, S>,
     }
 
@@ -161,7 +161,7 @@ mod model {
 
     /// See the module doc: two `RwLock<BTreeMap>` shards, chosen by a
     /// deterministic hash so every loom replay locks the same shard.
-    pub(crate) struct ShardMap<K, V, S = std::hash::RandomState> {
+    pub(crate) struct ShardMap<K, V, S = crate::sync::TextHash> {
         shards: [RwLock<BTreeMap<K, V>>; 2],
         _hasher: PhantomData<S>,
     }
