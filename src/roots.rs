@@ -124,8 +124,21 @@ impl Roots {
     /// The root `abs` lies strictly inside, and the path relative to it.
     fn find<'a>(&self, abs: &'a Path) -> Option<(&Root, &'a Path)> {
         let root = self.find_root(abs)?;
-        let rel = abs.strip_prefix(&root.path).ok()?;
-        Some((root, rel))
+        #[cfg(unix)]
+        {
+            // `find_root` matched the root's bytes up to a separator: the
+            // rest, without that separator, is the relative path (cheaper
+            // than `strip_prefix`, which walks components).
+            use std::os::unix::ffi::OsStrExt;
+            let rest = &abs.as_os_str().as_bytes()[root.path.as_os_str().len()..];
+            let rest = rest.strip_prefix(b"/").unwrap_or(rest);
+            Some((root, Path::new(std::ffi::OsStr::from_bytes(rest))))
+        }
+        #[cfg(not(unix))]
+        {
+            let rel = abs.strip_prefix(&root.path).ok()?;
+            Some((root, rel))
+        }
     }
 
     /// Whether `abs` (absolute, folded) lies strictly inside a root.
