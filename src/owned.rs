@@ -225,7 +225,7 @@ impl MediaStore {
         if owned.shared {
             // Now, after the record was written: a sweep whose listing began
             // before this instant may not have seen it, and spares the ref.
-            lock(&owned.registered).insert(id, SystemTime::now());
+            self.shared().note_registered(owned, id);
         }
         match shared.store_as(&local, rec.meta.clone(), &rec.scope, id, None) {
             Ok(id) => Ok(id),
@@ -410,7 +410,7 @@ impl MediaStore {
             return Err(ResolveError::UnknownRef(*r));
         }
         let local = owned.backend.local_path(&rec).map_err(backend_err)?;
-        lock(&owned.registered).insert(*r, SystemTime::now());
+        self.shared().note_registered(owned, *r);
         let shared = self.shared();
         shared
             .store_as(&local, rec.meta.clone(), &rec.scope, *r, Some(stored_at))
@@ -556,6 +556,18 @@ impl MediaStore {
 type SweepReply = crossbeam_channel::Sender<Result<SweepReport, BackendError>>;
 
 impl Shared {
+    /// Records when a ref of a shared backend was put in memory here. Refs
+    /// that left the map are pruned whenever the record outgrows twice the
+    /// live refs, so it stays bounded even if no backend sweep runs. Lock
+    /// order: this map, then ref-map shards (as in the sweep).
+    fn note_registered(&self, owned: &Owned, id: MediaRef) {
+        let mut reg = lock(&owned.registered);
+        reg.insert(id, SystemTime::now());
+        if reg.len() > 2 * self.refs.len() + 1024 {
+            reg.retain(|id, _| self.refs.contains_key(id));
+        }
+    }
+
     /// Queues a backend sweep on the deleter thread; `false` if there is no
     /// shared backend or the store is closed.
     pub(crate) fn request_backend_sweep(self: &Arc<Self>, reply: Option<SweepReply>) -> bool {
