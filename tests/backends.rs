@@ -813,6 +813,16 @@ mod s3 {
             assert_eq!(tokio_read(lease.path()), b"async");
             r
         });
+        // The last handle of an S3 store dropped on a runtime worker: no
+        // panic (a runtime inside the backend must not block there).
+        let c = a.twin(&ManualClock::new());
+        multi.block_on(async move {
+            let r = c
+                .save_reader(&b"dropped here"[..], meta("", ""), "s")
+                .unwrap();
+            assert!(c.resolve(&r).is_ok());
+            drop(c);
+        });
         let current = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -70,7 +70,8 @@ const MANIFEST_MAX: usize = 16 << 10;
 pub struct S3Backend {
     cfg: S3Config,
     store: Arc<dyn ObjectStore>,
-    rt: tokio::runtime::Runtime,
+    /// The private runtime; `None` only while dropping (see `Drop`).
+    rt: Option<tokio::runtime::Runtime>,
     cache: PathBuf,
     /// Keys to delete at the next `settle` (objects whose cached copy the
     /// store just deleted). A plain mutex: pushed by the deleter thread (or
@@ -167,7 +168,7 @@ impl S3Backend {
         Ok(Self {
             cfg,
             store: Arc::new(store),
-            rt,
+            rt: Some(rt),
             cache,
             queued: Mutex::default(),
             failed: Mutex::default(),
@@ -216,7 +217,11 @@ impl S3Backend {
         f: impl Future<Output = T> + Send + 'static,
     ) -> Result<T, BackendError> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.rt.spawn(async move {
+        let rt = self
+            .rt
+            .as_ref()
+            .ok_or_else(|| BackendError::Config("the S3 runtime is shut down".into()))?;
+        rt.spawn(async move {
             let _ = tx.send(f.await);
         });
         let recv = move || rx.recv();
@@ -506,6 +511,17 @@ impl S3Backend {
                 self.delete_now(vec![self.payload_key(rec), self.manifest_key(rec.id)]);
                 Err(local("move into cache", &dst, e))
             }
+        }
+    }
+}
+
+impl Drop for S3Backend {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks until its tasks end, which panics when
+        // the last store handle goes away inside an async task; shutting it
+        // down in the background never blocks.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
         }
     }
 }
