@@ -771,6 +771,28 @@ mod s3 {
     }
 
     #[test]
+    fn large_files_go_up_in_parts_and_come_back_whole() {
+        let Some(a) = H::new(Kind::S3) else { return };
+        // 8 MiB parts: 17 MiB is two full parts and a short last one.
+        let srv = s3_server::server().unwrap();
+        let body: Vec<u8> = (0..17u32 << 20).map(|i| (i % 251) as u8).collect();
+        let before = srv.multipart_uploads();
+        let r = a
+            .store
+            .save(a.src("big", &body), meta("video/mp4", ""), "s")
+            .unwrap();
+        assert!(srv.multipart_uploads() > before, "a multipart upload");
+        let b = a.twin(&ManualClock::new());
+        let lease = b.resolve(&r).unwrap();
+        assert_eq!(lease.path().extension().unwrap(), "mp4");
+        assert!(std::fs::read(lease.path()).unwrap() == body, "bytes differ");
+        drop(lease);
+        assert_eq!(b.release_all("s"), 1);
+        b.flush();
+        assert_eq!((a.payloads(), a.records()), (0, 0));
+    }
+
+    #[test]
     fn concurrent_cold_resolves_download_once() {
         let Some(a) = H::new(Kind::S3) else { return };
         let r = a

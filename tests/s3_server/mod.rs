@@ -38,6 +38,8 @@ struct Proxy {
     hold: AtomicBool,
     /// Keys per DeleteObjects request seen so far.
     deletes: Mutex<Vec<usize>>,
+    /// Multipart uploads started (`POST ...?uploads`).
+    multipart: std::sync::atomic::AtomicUsize,
 }
 
 impl Server {
@@ -55,6 +57,11 @@ impl Server {
     /// (`false`): a deleter thread stuck in the middle of a remote deletion.
     pub fn hold_deletions(&self, on: bool) {
         self.proxy.hold.store(on, Ordering::SeqCst);
+    }
+
+    /// Multipart uploads started so far.
+    pub fn multipart_uploads(&self) -> usize {
+        self.proxy.multipart.load(Ordering::SeqCst)
     }
 
     /// Keys per DeleteObjects request since the last call.
@@ -235,6 +242,9 @@ fn relay(p: &Proxy, client: TcpStream, port: u16) -> std::io::Result<()> {
         if is_delete {
             let n = String::from_utf8_lossy(&body).matches("<Key>").count();
             p.deletes.lock().unwrap().push(n);
+        }
+        if first.starts_with("POST") && first.contains("?uploads") {
+            p.multipart.fetch_add(1, Ordering::SeqCst);
         }
         if is_delete || first.contains("list-type=2") {
             while p.hold.load(Ordering::SeqCst) {
