@@ -771,6 +771,36 @@ mod s3 {
     }
 
     #[test]
+    fn a_second_store_on_a_cache_in_use_is_refused() {
+        let Some(a) = H::new(Kind::S3) else { return };
+        let srv = s3_server::server().unwrap();
+        let r = a
+            .store
+            .save(a.src("a", b"kept"), meta("", ""), "s")
+            .unwrap();
+        let lease = a.store.resolve(&r).unwrap();
+        let same_cache = mediastore::backend::S3Config::new(s3_server::BUCKET)
+            .endpoint(&srv.endpoint)
+            .prefix(&a.prefix)
+            .cache_dir(a.dir.path().join("cache"));
+        let err = MediaStore::builder()
+            .managed_root(a.dir.path().join("tmp"))
+            .backend_config(BackendConfig::S3(same_cache))
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("in use"), "{err}");
+        // The first store's cached copy was not touched.
+        assert_eq!(std::fs::read(lease.path()).unwrap(), b"kept");
+        // A store that is gone leaves its cache to the next one.
+        let clock = ManualClock::new();
+        let d = H::build(Kind::S3, a.dir.path(), &a.prefix, &clock, "cache-d").unwrap();
+        assert_eq!(read(&d, &r), b"kept");
+        drop(d);
+        let again = H::build(Kind::S3, a.dir.path(), &a.prefix, &clock, "cache-d").unwrap();
+        assert_eq!(read(&again, &r), b"kept");
+    }
+
+    #[test]
     fn large_files_go_up_in_parts_and_come_back_whole() {
         let Some(a) = H::new(Kind::S3) else { return };
         // 8 MiB parts: 17 MiB is two full parts and a short last one.
@@ -837,7 +867,14 @@ mod s3 {
         });
         // The last handle of an S3 store dropped on a runtime worker: no
         // panic (a runtime inside the backend must not block there).
-        let c = a.twin(&ManualClock::new());
+        let c = H::build(
+            Kind::S3,
+            a.dir.path(),
+            &a.prefix,
+            &ManualClock::new(),
+            "cache-c",
+        )
+        .unwrap();
         multi.block_on(async move {
             let r = c
                 .save_reader(&b"dropped here"[..], meta("", ""), "s")

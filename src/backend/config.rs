@@ -52,7 +52,8 @@ pub struct S3Config {
     /// requests and plain http are then allowed.
     pub endpoint: Option<String>,
     /// Local cache folder (default `$TMP/mediastore-s3-cache`). One store
-    /// instance per cache folder: it is emptied when the store is built.
+    /// instance per cache folder: the store locks it and empties what an
+    /// earlier run left; a second store on a folder in use is refused.
     pub cache_dir: PathBuf,
     /// How many times a failed request is retried by the client.
     pub max_retries: usize,

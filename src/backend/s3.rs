@@ -13,7 +13,9 @@
 //!   period; a failed manifest upload deletes the payload at once.
 //! * Cached copies live at `{cache}/{scope_hash}/{uuid}{ext}` and appear
 //!   only complete (download into `.{uuid}.part`, then rename). They are
-//!   not synced to disk: the cache does not survive a restart anyway. The cache
+//!   not synced to disk: the cache does not survive a restart anyway. A
+//!   store holds an exclusive lock on its cache folder, so a second store
+//!   pointed at the same folder is refused rather than allowed to empty it. The cache
 //!   folder belongs to one store instance and is emptied when the backend is
 //!   built; after that the store deletes cached copies like any owned file.
 //! * Remote deletions never get lost: keys whose deletion failed (a request
@@ -73,6 +75,13 @@ pub struct S3Backend {
     /// The private runtime; `None` only while dropping (see `Drop`).
     rt: Option<tokio::runtime::Runtime>,
     cache: PathBuf,
+    /// An exclusive `flock` on `{cache}/.lock`, held for the backend's life:
+    /// a second store on the same cache folder is refused instead of
+    /// emptying files the first one's leases still use.
+    #[cfg(unix)]
+    _lock: rustix::fd::OwnedFd,
+    #[cfg(not(unix))]
+    _lock: (),
     /// Keys to delete at the next `settle` (objects whose cached copy the
     /// store just deleted). A plain mutex: pushed by the deleter thread (or
     /// a closed store's releasing thread) and drained by `settle`, each hold
@@ -114,6 +123,17 @@ fn local(op: &'static str, path: &Path, source: io::Error) -> BackendError {
 
 impl S3Backend {
     /// Connects (lazily: no request is made here) and empties the cache.
+    ///
+    /// ```
+    /// use mediastore::backend::{Backend, S3Backend, S3Config};
+    /// # let dir = tempfile::tempdir()?;
+    /// let s3 = S3Backend::new(
+    ///     S3Config::new("media").endpoint("http://127.0.0.1:9000").cache_dir(dir.path()),
+    /// )?;
+    /// assert!(s3.is_shared());
+    /// assert!(S3Backend::new(S3Config::new(" ")).is_err()); // no bucket
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// [`BackendError::Config`] for an empty bucket or settings the client
@@ -158,13 +178,25 @@ impl S3Backend {
         let cache = crate::store::absolute(&cfg.cache_dir)
             .map_err(|r| BackendError::Config(format!("cache dir: {r}")))?
             .into_owned();
-        // The cache is this instance's: whatever an earlier run left is stale.
-        match fs::remove_dir_all(&cache) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(local("empty the cache", &cache, e)),
-        }
         fs::create_dir_all(&cache).map_err(|e| local("create the cache", &cache, e))?;
+        let lock = lock_cache(&cache)?;
+        // The lock is ours, so no live store uses this cache: whatever an
+        // earlier run left is stale.
+        for entry in fs::read_dir(&cache)
+            .map_err(|e| local("empty the cache", &cache, e))?
+            .flatten()
+        {
+            if entry.file_name() == LOCK_FILE {
+                continue;
+            }
+            let p = entry.path();
+            let gone = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+            gone.map_err(|e| local("empty the cache", &p, e))?;
+        }
         Ok(Self {
             cfg,
             store: Arc::new(store),
@@ -172,6 +204,7 @@ impl S3Backend {
             cache,
             queued: Mutex::default(),
             failed: Mutex::default(),
+            _lock: lock,
         })
     }
 
@@ -433,10 +466,26 @@ impl S3Backend {
         }
     }
 
-    /// Async twin of [`Backend::save_file`], on the caller's runtime.
+    /// Async twin of [`Backend::save_file`], on the caller's runtime
+    /// (which needs its time and I/O drivers: `enable_all()`).
     ///
     /// # Errors
     /// As [`Backend::save_file`].
+    ///
+    /// ```no_run
+    /// # async fn demo(s3: &mediastore::backend::S3Backend) -> Result<(), Box<dyn std::error::Error>> {
+    /// use mediastore::backend::ObjectRecord;
+    /// let mut rec = ObjectRecord {
+    ///     id: mediastore::MediaRef::from_uuid(uuid::Uuid::new_v4()),
+    ///     scope: "chat:1".into(),
+    ///     ext: ".jpg".into(),
+    ///     stored_at: std::time::SystemTime::now(),
+    ///     size: 0,
+    ///     meta: Default::default(),
+    /// };
+    /// let cached = s3.save_file_async(&mut rec, std::path::Path::new("/tmp/photo.jpg")).await?;
+    /// # let _ = cached; Ok(()) }
+    /// ```
     pub async fn save_file_async(
         &self,
         rec: &mut ObjectRecord,
@@ -470,6 +519,13 @@ impl S3Backend {
     ///
     /// # Errors
     /// As [`Backend::lookup`].
+    ///
+    /// ```no_run
+    /// # async fn demo(s3: &mediastore::backend::S3Backend, r: mediastore::MediaRef) -> Result<(), Box<dyn std::error::Error>> {
+    /// let (record, cached_copy) = s3.fetch_async(r).await?;
+    /// println!("{} is at {}", record.key(), cached_copy.display());
+    /// # Ok(()) }
+    /// ```
     pub async fn fetch_async(&self, id: MediaRef) -> Result<(ObjectRecord, PathBuf), BackendError> {
         let rec = Self::get_manifest(Arc::clone(&self.store), self.manifest_key(id)).await?;
         let dst = self.cached(&rec);
@@ -789,6 +845,35 @@ impl Backend for S3Backend {
         report.live = Some(live);
         Ok(report)
     }
+}
+
+/// The lock file in a cache folder (never a payload: those have no dot).
+const LOCK_FILE: &str = ".lock";
+
+/// Takes the cache folder's lock, or says who has it.
+#[cfg(unix)]
+fn lock_cache(cache: &Path) -> Result<rustix::fd::OwnedFd, BackendError> {
+    use rustix::fs::{flock, open, FlockOperation, Mode, OFlags};
+    let path = cache.join(LOCK_FILE);
+    let fd = open(
+        &path,
+        OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| local("open the cache lock", &path, e.into()))?;
+    match flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(fd),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(BackendError::Config(format!(
+            "the cache folder {} is in use by another store; give each store its own",
+            cache.display()
+        ))),
+        Err(e) => Err(local("lock the cache", &path, e.into())),
+    }
+}
+
+#[cfg(not(unix))]
+fn lock_cache(_cache: &Path) -> Result<(), BackendError> {
+    Ok(())
 }
 
 /// The attributes of an upload: its content type, if known.
