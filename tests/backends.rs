@@ -164,6 +164,7 @@ impl H {
     }
 }
 
+/// Every file under `root` but the backend's own lock file.
 fn walk(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
@@ -174,7 +175,7 @@ fn walk(root: &Path) -> Vec<PathBuf> {
         for e in rd.flatten() {
             if e.file_type().unwrap().is_dir() {
                 dirs.push(e.path());
-            } else {
+            } else if e.file_name() != ".lock" {
                 out.push(e.path());
             }
         }
@@ -468,6 +469,21 @@ fn fs_restart_deletes_expired_objects_and_crash_leftovers() {
     let store = build(&late);
     assert!(store.resolve(&keep).is_err());
     assert!(walk(&media).is_empty());
+}
+
+#[test]
+fn fs_a_second_backend_on_a_root_in_use_is_refused() {
+    let h = H::new(Kind::Fs).unwrap();
+    let r = h
+        .store
+        .save_reader(&b"mine"[..], meta("", ""), "s")
+        .unwrap();
+    let err = FsBackend::new(h.dir.path().join("media")).unwrap_err();
+    assert!(
+        matches!(err, mediastore::backend::BackendError::Config(_)),
+        "{err}"
+    );
+    assert_eq!(read(&h.store, &r), b"mine");
 }
 
 #[test]

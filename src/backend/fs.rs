@@ -16,8 +16,9 @@
 //!   then the sidecar), so a crash in between leaves a sidecar without a
 //!   payload, which [`FsBackend::list`] (run at every store build) removes
 //!   along with temp files and payloads without sidecars.
-//! * One store process per root: the re-index at build assumes nobody else
-//!   is writing there.
+//! * One store per root, enforced by an exclusive lock on `{root}/.lock`
+//!   held while the backend lives: the re-index at build and the deletions
+//!   assume nobody else is writing there.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -40,10 +41,15 @@ use crate::MediaRef;
 pub struct FsBackend {
     root: PathBuf,
     sync: bool,
+    /// Held while the backend lives: one store per root.
+    _lock: super::FolderLock,
 }
 
 impl FsBackend {
-    /// A backend rooted at `root` (created if missing, made absolute).
+    /// A backend rooted at `root` (created if missing, made absolute). The
+    /// root is locked while the backend lives: a second backend on it is
+    /// refused ([`BackendError::Config`]), since two stores re-indexing and
+    /// deleting the same files would delete what the other's leases use.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -66,7 +72,12 @@ impl FsBackend {
         let root = crate::store::absolute(&root)
             .map_err(|reason| io(io::Error::new(io::ErrorKind::InvalidInput, reason)))?
             .into_owned();
-        Ok(Self { root, sync: true })
+        let _lock = super::FolderLock::take(&root, "backend root")?;
+        Ok(Self {
+            root,
+            sync: true,
+            _lock,
+        })
     }
 
     /// Whether writes are synced to disk before they are renamed into place

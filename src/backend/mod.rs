@@ -114,6 +114,55 @@ impl BackendError {
     }
 }
 
+/// The lock file a backend keeps in its folder (never a payload name:
+/// payloads start with a hex digit).
+pub(crate) const LOCK_FILE: &str = ".lock";
+
+/// An exclusive `flock` on `{dir}/.lock`, held while a backend lives, so
+/// that two stores never share a folder (the second would re-index or
+/// empty files the first one's leases still use). Released when dropped,
+/// or by the OS when the process dies.
+#[derive(Debug)]
+pub(crate) struct FolderLock {
+    #[cfg(unix)]
+    _fd: rustix::fd::OwnedFd,
+}
+
+impl FolderLock {
+    /// Takes the lock on `dir` (which must exist), or says who has it.
+    pub(crate) fn take(dir: &Path, what: &str) -> Result<Self, BackendError> {
+        #[cfg(unix)]
+        {
+            use rustix::fs::{flock, open, FlockOperation, Mode, OFlags};
+            let path = dir.join(LOCK_FILE);
+            let io = |source: io::Error| BackendError::Io {
+                op: "lock the backend folder",
+                path: path.clone(),
+                source,
+            };
+            let fd = open(
+                &path,
+                OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )
+            .map_err(|e| io(e.into()))?;
+            match flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => Ok(Self { _fd: fd }),
+                Err(rustix::io::Errno::WOULDBLOCK) => Err(BackendError::Config(format!(
+                    "the {what} {} is in use by another store; give each store its own",
+                    dir.display()
+                ))),
+                Err(e) => Err(io(e.into())),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (dir, what);
+            Ok(Self {})
+        }
+    }
+}
+
 /// What one backend sweep did (see [`Backend::sweep`]).
 ///
 /// ```

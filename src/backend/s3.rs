@@ -78,10 +78,7 @@ pub struct S3Backend {
     /// An exclusive `flock` on `{cache}/.lock`, held for the backend's life:
     /// a second store on the same cache folder is refused instead of
     /// emptying files the first one's leases still use.
-    #[cfg(unix)]
-    _lock: rustix::fd::OwnedFd,
-    #[cfg(not(unix))]
-    _lock: (),
+    _lock: super::FolderLock,
     /// Keys to delete at the next `settle` (objects whose cached copy the
     /// store just deleted). A plain mutex: pushed by the deleter thread (or
     /// a closed store's releasing thread) and drained by `settle`, each hold
@@ -179,14 +176,14 @@ impl S3Backend {
             .map_err(|r| BackendError::Config(format!("cache dir: {r}")))?
             .into_owned();
         fs::create_dir_all(&cache).map_err(|e| local("create the cache", &cache, e))?;
-        let lock = lock_cache(&cache)?;
+        let lock = super::FolderLock::take(&cache, "cache folder")?;
         // The lock is ours, so no live store uses this cache: whatever an
         // earlier run left is stale.
         for entry in fs::read_dir(&cache)
             .map_err(|e| local("empty the cache", &cache, e))?
             .flatten()
         {
-            if entry.file_name() == LOCK_FILE {
+            if entry.file_name() == super::LOCK_FILE {
                 continue;
             }
             let p = entry.path();
@@ -845,35 +842,6 @@ impl Backend for S3Backend {
         report.live = Some(live);
         Ok(report)
     }
-}
-
-/// The lock file in a cache folder (never a payload: those have no dot).
-const LOCK_FILE: &str = ".lock";
-
-/// Takes the cache folder's lock, or says who has it.
-#[cfg(unix)]
-fn lock_cache(cache: &Path) -> Result<rustix::fd::OwnedFd, BackendError> {
-    use rustix::fs::{flock, open, FlockOperation, Mode, OFlags};
-    let path = cache.join(LOCK_FILE);
-    let fd = open(
-        &path,
-        OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o600),
-    )
-    .map_err(|e| local("open the cache lock", &path, e.into()))?;
-    match flock(&fd, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(fd),
-        Err(rustix::io::Errno::WOULDBLOCK) => Err(BackendError::Config(format!(
-            "the cache folder {} is in use by another store; give each store its own",
-            cache.display()
-        ))),
-        Err(e) => Err(local("lock the cache", &path, e.into())),
-    }
-}
-
-#[cfg(not(unix))]
-fn lock_cache(_cache: &Path) -> Result<(), BackendError> {
-    Ok(())
 }
 
 /// The attributes of an upload: its content type, if known.
