@@ -30,6 +30,16 @@ use crate::store::Shared;
 use crate::sync::Arc;
 use crate::{MediaRef, MediaStore};
 
+/// When refs of a shared backend were put in memory here (see
+/// `Owned::registered`), and the size at which it is next pruned.
+struct Registered {
+    at: HashMap<MediaRef, SystemTime>,
+    prune_at: usize,
+}
+
+/// The registration record is never pruned below this size.
+const MIN_PRUNE: usize = 1024;
+
 /// Backend sweep counters, by outcome. Relaxed: statistics.
 #[derive(Debug, Default)]
 pub(crate) struct SweepCounters {
@@ -85,7 +95,7 @@ pub(crate) struct Owned {
     inflight: StdMutex<HashMap<MediaRef, StdArc<StdMutex<()>>>>,
     /// Shared backends: when each ref was put in memory here (wall clock),
     /// so a sweep drops only refs whose record it should have listed.
-    registered: StdMutex<HashMap<MediaRef, SystemTime>>,
+    registered: StdMutex<Registered>,
     /// Shared backends: scopes released here whose remote deletion has not
     /// completed (scope hash → wall time of the release). A remote resolve
     /// refuses their refs, so a released ref never comes back from the
@@ -117,7 +127,10 @@ impl Owned {
             grace,
             sweep_deadline,
             inflight: StdMutex::default(),
-            registered: StdMutex::default(),
+            registered: StdMutex::new(Registered {
+                at: HashMap::new(),
+                prune_at: MIN_PRUNE,
+            }),
             released: StdMutex::default(),
             totals: SweepCounters::default(),
         }
@@ -230,7 +243,7 @@ impl MediaStore {
         match shared.store_as(&local, rec.meta.clone(), &rec.scope, id, None) {
             Ok(id) => Ok(id),
             Err(e) => {
-                lock(&owned.registered).remove(&id);
+                lock(&owned.registered).at.remove(&id);
                 let _ = owned.backend.delete_object(&rec);
                 Err(SaveError::Register(e))
             }
@@ -557,14 +570,16 @@ type SweepReply = crossbeam_channel::Sender<Result<SweepReport, BackendError>>;
 
 impl Shared {
     /// Records when a ref of a shared backend was put in memory here. Refs
-    /// that left the map are pruned whenever the record outgrows twice the
-    /// live refs, so it stays bounded even if no backend sweep runs. Lock
-    /// order: this map, then ref-map shards (as in the sweep).
+    /// that left the map are pruned each time the record doubles since the
+    /// last pruning (amortised O(1) per call, no scan of the ref map), so it
+    /// stays bounded even if no backend sweep runs. Lock order: this map,
+    /// then ref-map shards (as in the sweep).
     fn note_registered(&self, owned: &Owned, id: MediaRef) {
         let mut reg = lock(&owned.registered);
-        reg.insert(id, SystemTime::now());
-        if reg.len() > 2 * self.refs.len() + 1024 {
-            reg.retain(|id, _| self.refs.contains_key(id));
+        reg.at.insert(id, SystemTime::now());
+        if reg.at.len() >= reg.prune_at {
+            reg.at.retain(|id, _| self.refs.contains_key(id));
+            reg.prune_at = (2 * reg.at.len()).max(MIN_PRUNE);
         }
     }
 
@@ -663,7 +678,7 @@ impl Shared {
         let mut dropped = Vec::new();
         if let Some(live) = &report.live {
             let mut reg = lock(&owned.registered);
-            reg.retain(|id, at| {
+            reg.at.retain(|id, at| {
                 if !self.refs.contains_key(id) {
                     return false;
                 }

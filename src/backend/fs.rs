@@ -113,49 +113,28 @@ impl FsBackend {
         dir.join(format!(".{}.part", id.uuid().hyphenated()))
     }
 
-    /// Writes the sidecar, then renames `ready` (a complete file) into
-    /// place; on failure removes the sidecar. Retries once if the scope
-    /// folder vanished in between (an empty folder is removed after the
-    /// last deletion in it).
+    /// Writes the sidecar, then renames `ready` (a complete file in the
+    /// scope folder, which keeps the folder from being removed as empty)
+    /// into place; on failure removes the sidecar.
     fn publish(&self, rec: &ObjectRecord, ready: &Path) -> Result<PathBuf, BackendError> {
-        let dir = self.dir(rec);
         let dst = self.payload(rec);
-        let side = Self::sidecar_in(&dir, rec.id);
-        let mut last = None;
-        for _ in 0..3 {
-            create_dir(&dir)?;
-            if let Err(e) = write_atomically(&side, rec.encode().as_bytes(), self.sync) {
-                if e.kind() == io::ErrorKind::NotFound {
-                    last = Some(e);
-                    continue;
-                }
-                return Err(BackendError::Io {
-                    op: "write sidecar",
-                    path: side,
-                    source: e,
-                });
+        let side = Self::sidecar_in(&self.dir(rec), rec.id);
+        write_atomically(&side, rec.encode().as_bytes(), self.sync).map_err(|source| {
+            BackendError::Io {
+                op: "write sidecar",
+                path: side.clone(),
+                source,
             }
-            match fs::rename(ready, &dst) {
-                Ok(()) => return Ok(dst),
-                Err(e) => {
-                    let _ = fs::remove_file(&side);
-                    if e.kind() == io::ErrorKind::NotFound && ready.exists() {
-                        last = Some(e);
-                        continue;
-                    }
-                    return Err(BackendError::Io {
-                        op: "rename into place",
-                        path: dst,
-                        source: e,
-                    });
-                }
+        })?;
+        fs::rename(ready, &dst).map_err(|source| {
+            let _ = fs::remove_file(&side);
+            BackendError::Io {
+                op: "rename into place",
+                path: dst.clone(),
+                source,
             }
-        }
-        Err(BackendError::Io {
-            op: "publish",
-            path: dst,
-            source: last.unwrap_or_else(|| io::Error::other("scope folder kept vanishing")),
-        })
+        })?;
+        Ok(dst)
     }
 
     /// Streams `src` into the object's temp file; returns the temp path.
@@ -165,10 +144,9 @@ impl FsBackend {
         src: &mut dyn Read,
     ) -> Result<PathBuf, BackendError> {
         let dir = self.dir(rec);
-        create_dir(&dir)?;
         let part = Self::part_in(&dir, rec.id);
         let result = (|| {
-            let mut f = File::create(&part)?;
+            let mut f = in_scope_dir(&dir, || File::create(&part))?;
             rec.size = io::copy(src, &mut f)?;
             if self.sync {
                 f.sync_all()?;
@@ -252,12 +230,21 @@ impl FsBackend {
     }
 }
 
-fn create_dir(dir: &Path) -> Result<(), BackendError> {
-    fs::create_dir_all(dir).map_err(|source| BackendError::Io {
-        op: "create scope folder",
-        path: dir.to_path_buf(),
-        source,
-    })
+/// Creates the scope folder and runs `first` (which puts the first file of
+/// this save in it). The deleter removes a scope folder once it is empty,
+/// so the folder can vanish between the two: then both are tried again.
+/// Once `first` has put a file there, the folder is not empty and stays.
+fn in_scope_dir<T>(dir: &Path, first: impl Fn() -> io::Result<T>) -> io::Result<T> {
+    let mut tries = 0;
+    loop {
+        fs::create_dir_all(dir)?;
+        match first() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 3 && !dir.exists() => {
+                tries += 1;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Writes `bytes` to a temp sibling of `path`, syncs it (if asked), and
@@ -306,12 +293,11 @@ impl Backend for FsBackend {
         // Rename when the source is on the same file system: cheap and
         // atomic. Otherwise copy into a temp file and rename that.
         let dir = self.dir(rec);
-        create_dir(&dir)?;
         let part = Self::part_in(&dir, rec.id);
         // A symlink is copied (the backend must own the bytes, not a link).
         let is_link = fs::symlink_metadata(src).is_ok_and(|m| m.file_type().is_symlink());
         let (staged, moved) = match is_link {
-            false if fs::rename(src, &part).is_ok() => (part, true),
+            false if in_scope_dir(&dir, || fs::rename(src, &part)).is_ok() => (part, true),
             _ => {
                 let mut f = File::open(src).map_err(source_err)?;
                 (self.write_part(rec, &mut f)?, false)
