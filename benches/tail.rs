@@ -307,122 +307,136 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
-    // W3
-    let reps = if quick { 9 } else { 25 };
-    println!("## W3 release latency: release_all of a 1 000-file scope (caller side, median of {reps})\n");
-    println!("| implementation | median | vs picoclaw-port |");
-    println!("|---|---|---|");
-    let pico = w3("pico", Picoclaw::new(), dir.path(), reps);
-    let rows = [
-        ("mediastore", w3("ours", Ours::new(), dir.path(), reps)),
-        ("picoclaw-port", pico),
-        ("moka", w3("moka", Moka::new(MAX_AGE), dir.path(), reps)),
-        (
-            "dashmap-inline",
-            w3("inline", DashInline::new(), dir.path(), reps),
-        ),
-    ];
-    for (name, t) in rows {
-        println!("| {name} | {} | {:.3}× |", fmt_ns(t), t / pico);
+    // `ONLY=w6,d1` runs just those sections (w3, d1, w4, w6, scaling).
+    let only = std::env::var("ONLY").unwrap_or_default();
+    let want = |s: &str| only.is_empty() || only.split(',').any(|o| o.trim() == s);
+
+    if want("w3") {
+        // W3
+        let reps = if quick { 9 } else { 25 };
+        println!("## W3 release latency: release_all of a 1 000-file scope (caller side, median of {reps})\n");
+        println!("| implementation | median | vs picoclaw-port |");
+        println!("|---|---|---|");
+        let pico = w3("pico", Picoclaw::new(), dir.path(), reps);
+        let rows = [
+            ("mediastore", w3("ours", Ours::new(), dir.path(), reps)),
+            ("picoclaw-port", pico),
+            ("moka", w3("moka", Moka::new(MAX_AGE), dir.path(), reps)),
+            (
+                "dashmap-inline",
+                w3("inline", DashInline::new(), dir.path(), reps),
+            ),
+        ];
+        for (name, t) in rows {
+            println!("| {name} | {} | {:.3}× |", fmt_ns(t), t / pico);
+        }
     }
-
-    // D1
-    let (n, reps) = if quick { (5_000, 3) } else { (20_000, 5) };
-    let (deleter, plain, other) = d1(dir.path(), n, reps);
-    println!("\n## D1 deleter throughput ({n} files, median of {reps})\n");
-    println!("| path | files/s | mediastore's ratio to it |");
-    println!("|---|---|---|");
-    println!(
-        "| plain `remove_file` loop, on the thread that made the files | {plain:.0} | {:.2} |",
-        deleter / plain
-    );
-    println!(
-        "| plain `remove_file` loop, on another thread | {other:.0} | {:.2} |",
-        deleter / other
-    );
-    println!("| mediastore deleter (release_all → flush) | {deleter:.0} | 1.00 |");
-
-    // W4
-    let expired = if quick { 50_000 } else { 200_000 };
-    println!("\n## W4 resolve latency while {expired} refs expire and their files are deleted (1 000 fresh refs resolved)\n");
-    println!(
-        "| implementation | p50 | p99 | p99.9 | max | resolves | misses | sweep + deletions |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
-    let age = |i: &dyn Fn(Duration)| i(MAX_AGE + Duration::from_secs(1));
-    let rows: Vec<(&str, Tail)> = vec![
-        (
-            "mediastore",
-            w4("ours", Ours::new(), dir.path(), expired, |i| {
-                age(&|d| i.advance(d))
-            }),
-        ),
-        (
-            "picoclaw-port",
-            w4("pico", Picoclaw::new(), dir.path(), expired, |i| {
-                age(&|d| i.advance(d))
-            }),
-        ),
-        (
-            "dashmap-inline",
-            w4("inline", DashInline::new(), dir.path(), expired, |i| {
-                age(&|d| i.advance(d))
-            }),
-        ),
-        ("moka", {
-            // moka runs on real time: a short TTL, then wait it out.
-            let ttl = Duration::from_secs(if quick { 5 } else { 10 });
-            let start = Instant::now();
-            w4("moka", Moka::new(ttl), dir.path(), expired, move |_| {
-                std::thread::sleep(
-                    (start + ttl + Duration::from_millis(200))
-                        .saturating_duration_since(Instant::now()),
-                );
-            })
-        }),
-    ];
-    for (name, t) in &rows {
+    if want("d1") {
+        // D1
+        let (n, reps) = if quick { (5_000, 3) } else { (20_000, 5) };
+        let (deleter, plain, other) = d1(dir.path(), n, reps);
+        println!("\n## D1 deleter throughput ({n} files, median of {reps})\n");
+        println!("| path | files/s | mediastore's ratio to it |");
+        println!("|---|---|---|");
         println!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {:.0} ms |",
-            fmt_ns(t.p50 as f64),
-            fmt_ns(t.p99 as f64),
-            fmt_ns(t.p999 as f64),
-            fmt_ns(t.max as f64),
-            t.resolves,
-            t.misses,
-            t.sweep_ms
+            "| plain `remove_file` loop, on the thread that made the files | {plain:.0} | {:.2} |",
+            deleter / plain
         );
+        println!(
+            "| plain `remove_file` loop, on another thread | {other:.0} | {:.2} |",
+            deleter / other
+        );
+        println!("| mediastore deleter (release_all → flush) | {deleter:.0} | 1.00 |");
     }
-
+    if want("w4") {
+        // W4
+        let expired = if quick { 50_000 } else { 200_000 };
+        println!("\n## W4 resolve latency while {expired} refs expire and their files are deleted (1 000 fresh refs resolved)\n");
+        println!(
+            "| implementation | p50 | p99 | p99.9 | max | resolves | misses | sweep + deletions |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        let age = |i: &dyn Fn(Duration)| i(MAX_AGE + Duration::from_secs(1));
+        let rows: Vec<(&str, Tail)> = vec![
+            (
+                "mediastore",
+                w4("ours", Ours::new(), dir.path(), expired, |i| {
+                    age(&|d| i.advance(d))
+                }),
+            ),
+            (
+                "picoclaw-port",
+                w4("pico", Picoclaw::new(), dir.path(), expired, |i| {
+                    age(&|d| i.advance(d))
+                }),
+            ),
+            (
+                "dashmap-inline",
+                w4("inline", DashInline::new(), dir.path(), expired, |i| {
+                    age(&|d| i.advance(d))
+                }),
+            ),
+            ("moka", {
+                // moka runs on real time: a short TTL, then wait it out.
+                let ttl = Duration::from_secs(if quick { 5 } else { 10 });
+                let start = Instant::now();
+                w4("moka", Moka::new(ttl), dir.path(), expired, move |_| {
+                    std::thread::sleep(
+                        (start + ttl + Duration::from_millis(200))
+                            .saturating_duration_since(Instant::now()),
+                    );
+                })
+            }),
+        ];
+        for (name, t) in &rows {
+            println!(
+                "| {name} | {} | {} | {} | {} | {} | {} | {:.0} ms |",
+                fmt_ns(t.p50 as f64),
+                fmt_ns(t.p99 as f64),
+                fmt_ns(t.p999 as f64),
+                fmt_ns(t.max as f64),
+                t.resolves,
+                t.misses,
+                t.sweep_ms
+            );
+        }
+    }
     // W6 and scaling share one pool of files.
     let n = if quick { 100_000 } else { 1_000_000 };
-    let pool = make_files(dir.path(), "pool-", n);
-    println!("\n## W6 heap bytes per live ref ({n} refs, distinct ~60-byte paths, 2 refs per scope, metadata of 3 short strings)\n");
-    println!("| implementation | bytes/ref |");
-    println!("|---|---|");
-    println!("| mediastore | {:.0} |", w6(Ours::new, &pool));
-    println!("| picoclaw-port | {:.0} |", w6(Picoclaw::new, &pool));
-    println!("| moka | {:.0} |", w6(|| Moka::new(MAX_AGE), &pool));
-    println!("| dashmap-inline | {:.0} |", w6(DashInline::new, &pool));
-
-    let sizes: Vec<usize> = [1_000, 100_000, 1_000_000]
-        .into_iter()
-        .filter(|&s| s <= n)
-        .collect();
-    println!("\n## Scaling with live refs: random resolve (reads the path) and idle sweep\n");
-    println!("| live refs | mediastore resolve | mediastore idle sweep | picoclaw-port resolve | picoclaw-port idle sweep |");
-    println!("|---|---|---|---|---|");
-    let ours = scaling(Ours::new, &pool, &sizes);
-    let pico = scaling(Picoclaw::new, &pool, &sizes);
-    for (o, p) in ours.iter().zip(&pico) {
-        println!(
-            "| {} | {} | {} | {} | {} |",
-            o.0,
-            fmt_ns(o.1),
-            fmt_ns(o.2),
-            fmt_ns(p.1),
-            fmt_ns(p.2)
-        );
+    let pool = if want("w6") || want("scaling") {
+        make_files(dir.path(), "pool-", n)
+    } else {
+        Vec::new()
+    };
+    if want("w6") {
+        println!("\n## W6 heap bytes per live ref ({n} refs, distinct ~60-byte paths, 2 refs per scope, metadata of 3 short strings)\n");
+        println!("| implementation | bytes/ref |");
+        println!("|---|---|");
+        println!("| mediastore | {:.0} |", w6(Ours::new, &pool));
+        println!("| picoclaw-port | {:.0} |", w6(Picoclaw::new, &pool));
+        println!("| moka | {:.0} |", w6(|| Moka::new(MAX_AGE), &pool));
+        println!("| dashmap-inline | {:.0} |", w6(DashInline::new, &pool));
+    }
+    if want("scaling") {
+        let sizes: Vec<usize> = [1_000, 100_000, 1_000_000]
+            .into_iter()
+            .filter(|&s| s <= n)
+            .collect();
+        println!("\n## Scaling with live refs: random resolve (reads the path) and idle sweep\n");
+        println!("| live refs | mediastore resolve | mediastore idle sweep | picoclaw-port resolve | picoclaw-port idle sweep |");
+        println!("|---|---|---|---|---|");
+        let ours = scaling(Ours::new, &pool, &sizes);
+        let pico = scaling(Picoclaw::new, &pool, &sizes);
+        for (o, p) in ours.iter().zip(&pico) {
+            println!(
+                "| {} | {} | {} | {} | {} |",
+                o.0,
+                fmt_ns(o.1),
+                fmt_ns(o.2),
+                fmt_ns(p.1),
+                fmt_ns(p.2)
+            );
+        }
     }
     println!("\n(total {:.0} s)", started.elapsed().as_secs_f64());
 }

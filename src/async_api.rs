@@ -119,7 +119,7 @@ impl MediaStore {
         match self
             .shared()
             .refs
-            .get_with(r, |e| MediaLease::new(crate::sync::Arc::clone(e)))
+            .get_key_with(r, |e| MediaLease::new(crate::sync::EntryArc::clone(&e.0)))
         {
             Some(lease) => Ok(lease),
             None if !shared_backend => Err(ResolveError::UnknownRef(*r)),

@@ -27,20 +27,20 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::entry::RefEntry;
-use crate::file::FileRec;
+use crate::file::FileArc;
 use crate::files::{Counters, FileTable, Unlink};
 use crate::sync::channel::{Receiver, Sender};
-use crate::sync::{lock, Arc, Mutex};
+use crate::sync::{lock, Arc, EntryArc, Mutex};
 
 /// What the deleter is asked to do.
 pub(crate) enum Job {
     /// Files whose last holder let go: each is unlinked unless a store
     /// rejoined its path meanwhile.
-    Files(Vec<Arc<FileRec>>),
+    Files(Vec<FileArc>),
     /// A large batch of refs removed from the map: the deleter lets go of
     /// them (releasing path counts, freeing their memory) so that a big
     /// `release_all` costs its caller little.
-    Release(Vec<Arc<RefEntry>>),
+    Release(Vec<EntryArc<RefEntry>>),
     /// Answer when every earlier job is done.
     Flush(Sender<()>),
     /// Delete files under the managed roots that nobody knows and whose
@@ -77,7 +77,7 @@ impl Default for RetryPolicy {
 struct Retry {
     due: u64,
     seq: u64,
-    rec: Arc<FileRec>,
+    rec: FileArc,
     attempts: u32,
 }
 
@@ -138,7 +138,7 @@ impl Retries {
 
     /// After attempt number `attempts` failed: schedule the next one or
     /// give up.
-    fn failed(&self, table: &FileTable, rec: Arc<FileRec>, attempts: u32, error: io::Error) {
+    fn failed(&self, table: &FileTable, rec: FileArc, attempts: u32, error: io::Error) {
         if attempts >= self.policy.attempts {
             table.give_up(rec, attempts, error);
             return;
@@ -208,11 +208,11 @@ impl Retries {
 
 /// Unlinks a due file on the deleter thread (or inline once closed) and
 /// schedules a retry if the OS refused.
-pub(crate) fn unlink_now(table: &FileTable, rec: &Arc<FileRec>) -> Unlink {
+pub(crate) fn unlink_now(table: &FileTable, rec: &FileArc) -> Unlink {
     let outcome = table.unlink(rec);
     if let Unlink::Failed(e) = &outcome {
         let e = io::Error::new(e.kind(), e.to_string());
-        table.retries().failed(table, Arc::clone(rec), 1, e);
+        table.retries().failed(table, FileArc::clone(rec), 1, e);
     }
     outcome
 }

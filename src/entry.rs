@@ -5,13 +5,19 @@
 //! since leases are clones of the entry's `Arc`, the path stays pinned while
 //! the ref is in the map *or* any lease on it is alive, and the count is
 //! released exactly once, by whoever drops the last `Arc`.
+//!
+//! The ref map's key is the entry itself ([`EntryKey`], found by its id), so
+//! a ref costs the map one pointer rather than an id plus a pointer.
 
-use std::ffi::OsStr;
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
 
-use crate::file::FileRec;
+use crate::file::FileArc;
 use crate::files::FileTable;
-use crate::meta::MediaMeta;
-use crate::sync::{Arc, Frozen};
+use crate::meta::{CleanupPolicy, MediaMeta, PackedMeta};
+use crate::sync::{EntryArc, Frozen};
 use crate::MediaRef;
 
 /// See the module doc.
@@ -19,16 +25,14 @@ pub(crate) struct RefEntry {
     pub(crate) id: MediaRef,
     /// Clock reading at store time, in nanoseconds.
     pub(crate) stored_at: u64,
-    /// The same bytes as the record's path, kept here so that reading a
-    /// lease's path touches one object fewer.
-    pub(crate) path: Frozen<OsStr>,
     pub(crate) scope: Frozen<str>,
     /// The TTL lane holding this ref's slot.
     pub(crate) lane: u16,
-    pub(crate) meta: MediaMeta,
+    pub(crate) meta: PackedMeta,
+    pub(crate) policy: CleanupPolicy,
     /// `Some` for the whole life of a shared entry; taken only when the entry
     /// is dropped or unwrapped.
-    file: Option<Arc<FileRec>>,
+    file: Option<FileArc>,
     /// Fault injection only: the count was released early.
     #[cfg(loom)]
     count_taken: std::sync::atomic::AtomicBool,
@@ -42,15 +46,16 @@ impl RefEntry {
         scope: Frozen<str>,
         lane: u16,
         meta: MediaMeta,
-        file: Arc<FileRec>,
+        file: FileArc,
     ) -> Self {
+        let (meta, policy) = PackedMeta::new(meta);
         Self {
             id,
             stored_at,
-            path: Frozen::clone(&file.path),
             scope,
             lane,
             meta,
+            policy,
             file: Some(file),
             #[cfg(loom)]
             count_taken: std::sync::atomic::AtomicBool::new(false),
@@ -60,22 +65,30 @@ impl RefEntry {
     /// Fault injection only: hands out the path count while the entry may
     /// still be shared (see `Fault::ReleaseIgnoringLeases`).
     #[cfg(loom)]
-    pub(crate) fn take_count_forcibly(&self) -> Option<Arc<FileRec>> {
+    pub(crate) fn take_count_forcibly(&self) -> Option<FileArc> {
         use std::sync::atomic::Ordering::Relaxed;
         match (&self.file, self.count_taken.swap(true, Relaxed)) {
-            (Some(f), false) => Some(Arc::clone(f)),
+            (Some(f), false) => Some(f.clone()),
             _ => None,
         }
     }
 
     /// Hands back the count on the path without releasing it (the caller
     /// releases it in the right place: on the deleter thread).
-    pub(crate) fn into_file(mut entry: Self) -> Option<Arc<FileRec>> {
+    pub(crate) fn into_file(mut entry: Self) -> Option<FileArc> {
         entry.file.take()
     }
 
+    /// The path (inline in the record: reading it touches the entry and the
+    /// record, as many objects as a separate path string would).
+    #[inline]
+    pub(crate) fn path(&self) -> &Path {
+        // `file` is `Some` for as long as anyone can reach the entry.
+        self.file.as_ref().map_or(Path::new(""), |f| f.path())
+    }
+
     /// The path's record, for teardown.
-    pub(crate) fn file(&self) -> Option<&Arc<FileRec>> {
+    pub(crate) fn file(&self) -> Option<&FileArc> {
         self.file.as_ref()
     }
 }
@@ -91,5 +104,63 @@ impl Drop for RefEntry {
             // Any thread: a due deletion is queued, never done here.
             FileTable::release_anywhere(rec);
         }
+    }
+}
+
+/// A ref-map key that is the entry: it hashes, compares and borrows as the
+/// entry's id, so the map is looked up by [`MediaRef`] and holds one pointer
+/// per ref (no value).
+pub(crate) struct EntryKey(pub(crate) EntryArc<RefEntry>);
+
+impl Borrow<MediaRef> for EntryKey {
+    #[inline]
+    fn borrow(&self) -> &MediaRef {
+        &self.0.id
+    }
+}
+
+impl Hash for EntryKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Exactly as `MediaRef` hashes: required by `Borrow`.
+        self.0.id.hash(state)
+    }
+}
+
+impl PartialEq for EntryKey {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for EntryKey {}
+
+impl PartialOrd for EntryKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for EntryKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.id.cmp(&other.0.id)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Layout guard for the per-ref memory budget (README, W6): one
+    /// pointer per map slot, the record behind a thin pointer, the entry
+    /// within 80 bytes.
+    #[test]
+    fn ref_layout_stays_compact() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<EntryKey>(), 8);
+        assert_eq!(size_of::<crate::files::PathKey>(), 8);
+        assert_eq!(size_of::<Option<FileArc>>(), 8);
+        assert!(size_of::<RefEntry>() <= 80, "{}", size_of::<RefEntry>());
     }
 }

@@ -22,7 +22,9 @@
 //!   dropped, order kept), so memory stays proportional to live refs even
 //!   when refs are released long before they would expire.
 
+use std::borrow::Borrow;
 use std::collections::VecDeque;
+use std::hash::Hash;
 
 use crate::sync::{lock, AtomicU64, AtomicUsize, Mutex, Ordering, ShardMap};
 use crate::MediaRef;
@@ -82,13 +84,9 @@ impl ExpiryLanes {
 
     /// Records a ref stored at `now` in lane `lane` (from [`Self::pick`];
     /// call after the ref is in the ref map).
-    pub(crate) fn push<V, S>(
-        &self,
-        lane: u16,
-        id: MediaRef,
-        now: u64,
-        refs: &ShardMap<MediaRef, V, S>,
-    ) where
+    pub(crate) fn push<K, V, S>(&self, lane: u16, id: MediaRef, now: u64, refs: &ShardMap<K, V, S>)
+    where
+        K: Borrow<MediaRef> + Eq + Hash + Ord,
         S: std::hash::BuildHasher + Clone + Default,
     {
         let lane = &self.lanes[usize::from(lane) & (self.lanes.len() - 1)];
@@ -184,11 +182,12 @@ impl ExpiryLanes {
     }
 
     /// Drops the slots of refs no longer in the map, keeping order.
-    fn compact<V, S>(
+    fn compact<K, V, S>(
         lane: &Lane,
         slots: &mut VecDeque<(u64, MediaRef)>,
-        refs: &ShardMap<MediaRef, V, S>,
+        refs: &ShardMap<K, V, S>,
     ) where
+        K: Borrow<MediaRef> + Eq + Hash + Ord,
         S: std::hash::BuildHasher + Clone + Default,
     {
         // Lock order: lane lock, then a ref-map shard's read lock; nothing

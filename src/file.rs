@@ -55,7 +55,9 @@ use std::path::Path;
 
 use crate::files::FileTable;
 use crate::meta::CleanupPolicy;
-use crate::sync::{Arc, AtomicBool, AtomicU64, Frozen, Mutex, Ordering};
+#[cfg(not(unix))]
+use crate::sync::Frozen;
+use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
 
 /// Number of holders, low 32 bits.
 const COUNT_MASK: u64 = (1 << 32) - 1;
@@ -88,10 +90,10 @@ pub(crate) enum Released {
     Retire,
 }
 
-impl std::fmt::Debug for FileRec {
+impl std::fmt::Debug for FileArc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileRec")
-            .field("path", &self.path)
+            .field("path", &self.os_path())
             .field(
                 "state",
                 // Relaxed: a debug print, no decision.
@@ -108,9 +110,10 @@ pub(crate) struct FileRec {
     /// `DEAD` record takes it to wait for the unlink to finish. It guards no
     /// data, only that window, and nothing else is locked while it is held.
     pub(crate) unlink_lock: Mutex<()>,
-    /// The absolute, normalised path's bytes, shared with the path map's
-    /// key (keyed by bytes: normalisation makes one path one spelling).
-    pub(crate) path: Frozen<OsStr>,
+    /// The path where [`FileArc`] cannot keep it inline (no byte view of
+    /// an `OsStr` without `unsafe` off Unix).
+    #[cfg(not(unix))]
+    path: Frozen<OsStr>,
     /// Where due deletions go. Holding it here (not in every ref) keeps the
     /// table alive for leases that outlive the store.
     pub(crate) table: Arc<FileTable>,
@@ -123,19 +126,15 @@ pub(crate) struct FileRec {
 
 impl FileRec {
     /// A new lifetime with one pin (the creating store's).
-    pub(crate) fn new(path: Frozen<OsStr>, table: Arc<FileTable>) -> Self {
+    fn new(#[cfg(not(unix))] path: &OsStr, table: Arc<FileTable>) -> Self {
         Self {
             state: AtomicU64::new(1),
             unlink_lock: Mutex::new(()),
-            path,
+            #[cfg(not(unix))]
+            path: Frozen::from(path),
             table,
             queued: AtomicBool::new(false),
         }
-    }
-
-    /// The path.
-    pub(crate) fn path(&self) -> &Path {
-        Path::new(&*self.path)
     }
 
     /// Adds a holder; see lifecycle step 1. Returns the number of holders
@@ -265,11 +264,74 @@ impl FileRec {
     }
 }
 
+/// A shared [`FileRec`] with the path's bytes in the same allocation: one
+/// heap block per path (record, length and bytes) and one pointer, 8 bytes,
+/// wherever it is held (ref entries, the path map, deletion queues).
+///
+/// The path is the absolute, normalised one; the path map is keyed by it
+/// (by bytes: normalisation makes one path one spelling).
+pub(crate) struct FileArc(triomphe::ThinArc<FileRec, u8>);
+
+impl FileArc {
+    /// A new lifetime of `path` with one pin (the creating store's).
+    pub(crate) fn new(path: &OsStr, table: Arc<FileTable>) -> Self {
+        #[cfg(unix)]
+        let (rec, bytes) = (
+            FileRec::new(table),
+            std::os::unix::ffi::OsStrExt::as_bytes(path),
+        );
+        #[cfg(not(unix))]
+        let (rec, bytes) = (FileRec::new(path, table), &[][..]);
+        Self(triomphe::ThinArc::from_header_and_slice(rec, bytes))
+    }
+
+    /// The path, as the path map's key.
+    #[inline]
+    pub(crate) fn os_path(&self) -> &OsStr {
+        #[cfg(unix)]
+        return std::os::unix::ffi::OsStrExt::from_bytes(&self.0.slice);
+        #[cfg(not(unix))]
+        return &self.0.header.header.path;
+    }
+
+    /// The path.
+    #[inline]
+    pub(crate) fn path(&self) -> &Path {
+        Path::new(self.os_path())
+    }
+
+    /// Whether both point to the same record.
+    #[inline]
+    pub(crate) fn ptr_eq(a: &Self, b: &Self) -> bool {
+        std::ptr::eq(a.0.ptr(), b.0.ptr())
+    }
+
+    /// The record's address (to spread records over queues).
+    pub(crate) fn addr(this: &Self) -> usize {
+        this.0.ptr() as usize
+    }
+}
+
+impl Clone for FileArc {
+    #[inline]
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl std::ops::Deref for FileArc {
+    type Target = FileRec;
+    #[inline]
+    fn deref(&self) -> &FileRec {
+        &self.0.header.header
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
-    fn rec() -> FileRec {
+    fn rec() -> FileArc {
         let (tx, _rx) = crate::sync::channel::unbounded();
         let fs = crate::sync::Fs::new(crate::roots::Roots::open(&[]).unwrap());
         let retries = crate::deleter::Retries::new(
@@ -277,7 +339,7 @@ mod tests {
             std::sync::Arc::new(crate::clock::SystemClock::new()),
         );
         let table = Arc::new(FileTable::new(2, fs, tx, retries));
-        FileRec::new(Frozen::from(OsStr::new("/x")), table)
+        FileArc::new(OsStr::new("/x"), table)
     }
 
     #[test]

@@ -10,9 +10,12 @@
 //!   is live, due for deletion (count 0, not committed: queued, waiting for
 //!   a retry, or in the failed list) or `DEAD` and about to be removed by
 //!   whoever killed it.
-//! * Joins and replacements happen under the path's shard lock; a record is
-//!   removed only if it is still the one in the map (pointer equality), so
-//!   nobody ever removes a successor.
+//! * The map's key is the record itself ([`PathKey`], found by its path):
+//!   one pointer per path. Joins, insertions and removals happen under the
+//!   path's shard lock; a record is removed only if it is still the one in
+//!   the map (pointer equality), so nobody ever removes a successor. A store
+//!   that waited out the unlink of a `DEAD` record removes it itself and
+//!   inserts a fresh one on its next try, if the deleter has not yet.
 //! * No file I/O happens under a map lock. The only I/O under any lock is
 //!   the unlink, under that one record's `unlink_lock`.
 //! * A due deletion goes to the deleter thread while one runs; once the
@@ -27,10 +30,10 @@ use std::path::{Path, PathBuf};
 
 use crate::deleter::{Job, Retries};
 use crate::entry::RefEntry;
-use crate::file::{FileRec, JoinError, Released};
+use crate::file::{FileArc, JoinError, Released};
 #[cfg(not(loom))]
 use crate::meta::CleanupPolicy;
-use crate::sync::{channel::Sender, lock, read, write, Arc, Frozen, Mutex, RwLock, ShardMap};
+use crate::sync::{channel::Sender, lock, read, write, Arc, EntryArc, Mutex, RwLock, ShardMap};
 use crate::sync::{Fs, Ordering, StatCounter, Update};
 
 /// Counters behind [`Stats`](crate::Stats). Relaxed: they are statistics,
@@ -79,14 +82,14 @@ pub(crate) enum Unlink {
 
 /// A deletion that ran out of attempts.
 pub(crate) struct Failed {
-    pub(crate) rec: Arc<FileRec>,
+    pub(crate) rec: FileArc,
     pub(crate) attempts: u32,
     pub(crate) error: io::Error,
 }
 
 /// See the module doc.
 pub(crate) struct FileTable {
-    paths: ShardMap<Frozen<OsStr>, Arc<FileRec>>,
+    paths: ShardMap<PathKey, ()>,
     /// The deleter's inbox; `None` once the store is closed. Senders hold the
     /// read lock while sending and `close` takes the write lock before it
     /// sends `Shutdown`, so no job can land behind `Shutdown` and be lost.
@@ -112,7 +115,7 @@ pub(crate) struct FileTable {
 
 /// One dormant queue, on its own pair of cache lines (see `expiry::Lane`).
 #[repr(align(128))]
-struct DormantQueue(Mutex<std::collections::VecDeque<Arc<FileRec>>>);
+struct DormantQueue(Mutex<std::collections::VecDeque<FileArc>>);
 
 /// Dormant queues, and records kept per queue.
 const DORMANT_QUEUES: usize = if cfg!(loom) { 1 } else { 16 };
@@ -128,7 +131,7 @@ impl std::fmt::Debug for FileTable {
 
 /// A pin on a path, taken by `store` before it looks at the file.
 pub(crate) struct Pin {
-    pub(crate) rec: Arc<FileRec>,
+    pub(crate) rec: FileArc,
     /// The pin started a lifetime (no ref or lease held the path before).
     #[cfg_attr(loom, allow(dead_code))] // read by the orphan sweep only
     pub(crate) fresh: bool,
@@ -189,7 +192,7 @@ impl FileTable {
     #[cfg_attr(loom, allow(dead_code))] // asked by the orphan sweep only
     pub(crate) fn knows(&self, path: &Path) -> bool {
         self.paths
-            .get_with(path.as_os_str(), |rec| rec.holders() > 0)
+            .get_key_with(path.as_os_str(), |k| k.0.holders() > 0)
             .unwrap_or(false)
     }
 
@@ -198,8 +201,9 @@ impl FileTable {
     /// progress. The file is not looked at here.
     pub(crate) fn pin(this: &Arc<Self>, path: &Path) -> Result<Pin, JoinError> {
         enum Step {
-            Got(Arc<FileRec>, bool),
-            WaitFor(Arc<FileRec>),
+            Got(FileArc, bool),
+            WaitFor(FileArc),
+            Evict(FileArc),
             Full,
         }
         // Fast path, under the shard's read lock: join the record that is
@@ -207,45 +211,51 @@ impl FileTable {
         // succeed on a DEAD one, and a record leaves the map only once DEAD,
         // so a read lock is enough; it lets stores of other paths in the
         // same shard go on in parallel.
-        let joined = this.paths.get_with(path.as_os_str(), |rec| {
+        let joined = this.paths.get_key_with(path.as_os_str(), |PathKey(rec)| {
             rec.try_join()
                 .ok()
-                .map(|before| (Arc::clone(rec), before == 0))
+                .map(|before| (FileArc::clone(rec), before == 0))
         });
         if let Some(Some((rec, fresh))) = joined {
             return Ok(Pin { rec, fresh });
         }
-        let mut waited: Option<Arc<FileRec>> = None;
+        let mut waited: Option<FileArc> = None;
         loop {
             // Under the path's shard write lock: join, insert or replace
             // atomically with respect to other stores and to removals.
+            // The key is the record: a missing path gets a fresh record as
+            // its key, made only when the path is absent.
             let step = this.paths.update(
                 path.as_os_str(),
-                || Frozen::from(path.as_os_str()),
-                |key, slot| match slot {
-                    Some(rec) => match rec.try_join() {
-                        Ok(before) => Update::Keep(Step::Got(Arc::clone(rec), before == 0)),
+                || PathKey(FileArc::new(path.as_os_str(), Arc::clone(this))),
+                |PathKey(rec), slot| match slot {
+                    Some(()) => match rec.try_join() {
+                        Ok(before) => Update::Keep(Step::Got(FileArc::clone(rec), before == 0)),
                         Err(JoinError::Full) => Update::Keep(Step::Full),
                         Err(JoinError::Dead) => {
-                            if waited.as_ref().is_some_and(|w| Arc::ptr_eq(w, rec)) {
-                                // Its unlink (if any) is over: replace it.
-                                let fresh =
-                                    Arc::new(FileRec::new(Frozen::clone(key), Arc::clone(this)));
-                                Update::Put(Arc::clone(&fresh), Step::Got(fresh, true))
+                            if waited.as_ref().is_some_and(|w| FileArc::ptr_eq(w, rec)) {
+                                // Its unlink (if any) is over: take it out;
+                                // the next round inserts a fresh record.
+                                Update::Keep(Step::Evict(FileArc::clone(rec)))
                             } else {
-                                Update::Keep(Step::WaitFor(Arc::clone(rec)))
+                                Update::Keep(Step::WaitFor(FileArc::clone(rec)))
                             }
                         }
                     },
-                    None => {
-                        let fresh = Arc::new(FileRec::new(Frozen::clone(key), Arc::clone(this)));
-                        Update::Put(Arc::clone(&fresh), Step::Got(fresh, true))
-                    }
+                    // `rec` is the fresh record just made as the key.
+                    None => Update::Put((), Step::Got(FileArc::clone(rec), true)),
                 },
             );
             match step {
                 Step::Got(rec, fresh) => return Ok(Pin { rec, fresh }),
                 Step::Full => return Err(JoinError::Full),
+                Step::Evict(rec) => {
+                    // Only this exact dead record goes: if the deleter (or
+                    // another store) removed it first, this does nothing.
+                    this.paths.remove_if_mut(rec.os_path(), |PathKey(cur), ()| {
+                        FileArc::ptr_eq(cur, &rec)
+                    });
+                }
                 Step::WaitFor(rec) => {
                     // Outside every map lock: the deleter holds this lock
                     // from before it marked the record DEAD until the unlink
@@ -261,7 +271,7 @@ impl FileTable {
     /// (any caller's thread): a due deletion is queued. On the deleter
     /// thread itself the deletion happens at once, so that a `Flush` queued
     /// behind the job being handled still finds it done.
-    pub(crate) fn release_anywhere(rec: Arc<FileRec>) {
+    pub(crate) fn release_anywhere(rec: FileArc) {
         let table = &rec.table;
         match rec.release() {
             Released::Held => {}
@@ -269,13 +279,13 @@ impl FileTable {
             Released::Delete if crate::sync::on_deleter_thread() => {
                 crate::deleter::unlink_now(table, &rec);
             }
-            Released::Delete => table.queue(vec![Arc::clone(&rec)]),
+            Released::Delete => table.queue(vec![FileArc::clone(&rec)]),
         }
     }
 
     /// Drops a holder for a caller that batches: a due deletion is pushed
     /// onto `due` (to be queued with [`FileTable::queue`]).
-    pub(crate) fn release_into(&self, rec: Arc<FileRec>, due: &mut Vec<Arc<FileRec>>) {
+    pub(crate) fn release_into(&self, rec: FileArc, due: &mut Vec<FileArc>) {
         match rec.release() {
             Released::Held => {}
             Released::Retire => self.retire(&rec),
@@ -286,7 +296,7 @@ impl FileTable {
     /// Lets go of an entry just removed from the ref map. If no lease holds
     /// it, its path count is released now (due files go onto `due`); if a
     /// lease holds it, the lease's drop releases the count later.
-    pub(crate) fn let_go(&self, entry: Arc<RefEntry>, due: &mut Vec<Arc<FileRec>>) {
+    pub(crate) fn let_go(&self, entry: EntryArc<RefEntry>, due: &mut Vec<FileArc>) {
         #[cfg(loom)]
         if crate::faults::active(crate::faults::Fault::ReleaseIgnoringLeases) {
             if let Some(rec) = entry.take_count_forcibly() {
@@ -294,7 +304,7 @@ impl FileTable {
             }
             return;
         }
-        match Arc::try_unwrap(entry) {
+        match EntryArc::try_unwrap(entry) {
             Ok(entry) => {
                 if let Some(rec) = RefEntry::into_file(entry) {
                     self.release_into(rec, due);
@@ -308,7 +318,7 @@ impl FileTable {
 
     /// Queues due deletions for the deleter (or carries them out at once
     /// once the store is closed).
-    pub(crate) fn queue(&self, due: Vec<Arc<FileRec>>) {
+    pub(crate) fn queue(&self, due: Vec<FileArc>) {
         if due.is_empty() {
             return;
         }
@@ -321,16 +331,16 @@ impl FileTable {
     /// A lifetime that keeps its file has ended: the record goes dormant
     /// (still in the path map, joinable as a fresh lifetime); the oldest
     /// dormant record of its queue is retired for real.
-    pub(crate) fn retire(&self, rec: &Arc<FileRec>) {
+    pub(crate) fn retire(&self, rec: &FileArc) {
         // Acquire/Release: pairs with the store in the eviction below; only
         // avoids duplicate queue slots.
         if rec.queued.swap(true, Ordering::AcqRel) {
             return;
         }
-        let queue = &self.dormant[(Arc::as_ptr(rec) as *const u8 as usize >> 6) % DORMANT_QUEUES];
+        let queue = &self.dormant[(FileArc::addr(rec) >> 6) % DORMANT_QUEUES];
         let evicted = {
             let mut q = lock(&queue.0);
-            q.push_back(Arc::clone(rec));
+            q.push_back(FileArc::clone(rec));
             if q.len() > DORMANT_PER_QUEUE {
                 q.pop_front()
             } else {
@@ -349,17 +359,17 @@ impl FileTable {
 
     /// Ends a lifetime that keeps its file, and forgets the path, unless a
     /// store has rejoined it meanwhile.
-    fn retire_now(&self, rec: &Arc<FileRec>) {
+    fn retire_now(&self, rec: &FileArc) {
         if rec.retire() {
             self.paths
-                .remove_if_mut(&*rec.path, |_, cur| Arc::ptr_eq(cur, rec));
+                .remove_if_mut(rec.os_path(), |PathKey(cur), ()| FileArc::ptr_eq(cur, rec));
         }
     }
 
     /// One unlink attempt of a due file: commit, unlink, and either forget
     /// the path (done, gone) or undo the commit (failed). Counts the
     /// outcome; logging and retries are the caller's.
-    pub(crate) fn unlink(&self, rec: &Arc<FileRec>) -> Unlink {
+    pub(crate) fn unlink(&self, rec: &FileArc) -> Unlink {
         let outcome = {
             let window = lock(&rec.unlink_lock);
             if !rec.begin_unlink() {
@@ -388,7 +398,7 @@ impl FileTable {
     }
 
     /// Counts an unlink outcome and forgets the path once the file is gone.
-    fn count(&self, outcome: Unlink, rec: &Arc<FileRec>) -> Unlink {
+    fn count(&self, outcome: Unlink, rec: &FileArc) -> Unlink {
         match &outcome {
             Unlink::Done => {
                 Counters::add(&self.counters.deleted, 1);
@@ -406,7 +416,7 @@ impl FileTable {
         }
         if matches!(outcome, Unlink::Done | Unlink::Gone) {
             self.paths
-                .remove_if_mut(&*rec.path, |_, cur| Arc::ptr_eq(cur, rec));
+                .remove_if_mut(rec.os_path(), |PathKey(cur), ()| FileArc::ptr_eq(cur, rec));
             // An owned object's local file is gone: the backend removes the
             // rest of it (sidecar, remote copy). After the unlink, so a crash
             // in between leaves a record the backend's own cleanup reclaims.
@@ -421,7 +431,7 @@ impl FileTable {
     }
 
     /// Records a deletion that ran out of attempts.
-    pub(crate) fn give_up(&self, rec: Arc<FileRec>, attempts: u32, error: io::Error) {
+    pub(crate) fn give_up(&self, rec: FileArc, attempts: u32, error: io::Error) {
         tracing::error!(
             path = %rec.path().display(),
             attempts,
@@ -461,7 +471,7 @@ impl FileTable {
 
     /// Queues every failed deletion again (with a fresh attempt budget).
     pub(crate) fn retry_failed(&self) -> usize {
-        let due: Vec<Arc<FileRec>> = std::mem::take(&mut *lock(&self.failed))
+        let due: Vec<FileArc> = std::mem::take(&mut *lock(&self.failed))
             .into_iter()
             .filter(|f| f.rec.is_due())
             .map(|f| f.rec)
@@ -489,7 +499,7 @@ impl FileTable {
     /// Carries out the deletions of a `Files` or `Release` job, each with
     /// `unlink_one` (the deleter retries failures, the inline path gives up
     /// at once); any other job is ignored.
-    pub(crate) fn run_deletions(&self, job: Job, unlink_one: impl Fn(&Self, Arc<FileRec>)) {
+    pub(crate) fn run_deletions(&self, job: Job, unlink_one: impl Fn(&Self, FileArc)) {
         let (n, due) = match job {
             Job::Files(files) => (files.len() as u64, files),
             Job::Release(entries) => {
@@ -545,7 +555,7 @@ impl FileTable {
     /// Number of paths held by refs or leases, or whose deletion is due.
     pub(crate) fn paths(&self) -> usize {
         let mut n = 0;
-        self.paths.for_each(|_, rec| {
+        self.paths.for_each(|PathKey(rec), ()| {
             if rec.holders() > 0 || rec.is_due() {
                 n += 1;
             }
@@ -579,5 +589,45 @@ impl FileTable {
             }
             Released::Held => false,
         }
+    }
+}
+
+/// A path-map key that is the record: it hashes, compares and borrows as
+/// the record's path bytes, so the map is looked up by path and holds one
+/// pointer per path (no value).
+pub(crate) struct PathKey(pub(crate) FileArc);
+
+impl std::borrow::Borrow<OsStr> for PathKey {
+    #[inline]
+    fn borrow(&self) -> &OsStr {
+        self.0.os_path()
+    }
+}
+
+impl std::hash::Hash for PathKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Exactly as `OsStr` hashes: required by `Borrow`.
+        self.0.os_path().hash(state)
+    }
+}
+
+impl PartialEq for PathKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.os_path() == other.0.os_path()
+    }
+}
+
+impl Eq for PathKey {}
+
+impl PartialOrd for PathKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PathKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.os_path().cmp(other.0.os_path())
     }
 }

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::entry::RefEntry;
-use crate::meta::MediaMeta;
-use crate::sync::Arc;
+use crate::meta::MediaMetaView;
+use crate::sync::EntryArc;
 use crate::MediaRef;
 
 /// A pin on a resolved file: its path, metadata and ref.
@@ -37,11 +37,11 @@ use crate::MediaRef;
 /// ```
 #[derive(Clone)]
 pub struct MediaLease {
-    entry: Arc<RefEntry>,
+    entry: EntryArc<RefEntry>,
 }
 
 impl MediaLease {
-    pub(crate) fn new(entry: Arc<RefEntry>) -> Self {
+    pub(crate) fn new(entry: EntryArc<RefEntry>) -> Self {
         Self { entry }
     }
 
@@ -58,7 +58,7 @@ impl MediaLease {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn path(&self) -> &Path {
-        Path::new(&*self.entry.path)
+        self.entry.path()
     }
 
     /// The metadata given to `store`.
@@ -71,11 +71,11 @@ impl MediaLease {
     /// let store = MediaStore::builder().managed_root(dir.path()).build()?;
     /// let meta = MediaMeta { filename: "a.jpg".into(), ..MediaMeta::default() };
     /// let r = store.store(&path, meta.clone(), "s")?;
-    /// assert_eq!(store.resolve(&r)?.meta(), &meta);
+    /// assert_eq!(store.resolve(&r)?.meta(), meta);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn meta(&self) -> &MediaMeta {
-        &self.entry.meta
+    pub fn meta(&self) -> MediaMetaView<'_> {
+        self.entry.meta.view(self.entry.policy)
     }
 
     /// The ref this lease was resolved from.

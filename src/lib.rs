@@ -213,7 +213,7 @@ pub use config::{CleanupConfig, MediaStoreBuilder};
 pub use error::{ConfigError, ParseRefError, ResolveError, SaveError, StoreError};
 pub use lease::MediaLease;
 pub use media_ref::{MediaRef, MEDIA_REF_PREFIX};
-pub use meta::{CleanupPolicy, MediaMeta};
+pub use meta::{CleanupPolicy, MediaMeta, MediaMetaView};
 #[cfg(not(loom))]
 pub use owned::{BackendSweepTotals, MediaReader};
 pub use report::{FailedDeletion, ShutdownReport};

@@ -27,7 +27,7 @@ use crate::error::{ResolveError, SaveError};
 use crate::lease::MediaLease;
 use crate::meta::{CleanupPolicy, MediaMeta};
 use crate::store::Shared;
-use crate::sync::Arc;
+use crate::sync::{Arc, EntryArc};
 use crate::{MediaRef, MediaStore};
 
 /// When refs of a shared backend were put in memory here (see
@@ -389,7 +389,10 @@ impl MediaStore {
         let gate = StdArc::clone(lock(&owned.inflight).entry(*r).or_default());
         let result = {
             let _one_at_a_time = lock(&gate);
-            match shared.refs.get_with(r, |e| MediaLease::new(Arc::clone(e))) {
+            match shared
+                .refs
+                .get_key_with(r, |e| MediaLease::new(EntryArc::clone(&e.0)))
+            {
                 Some(lease) => Ok(lease),
                 None => self.fetch(owned, r),
             }
@@ -443,7 +446,7 @@ impl MediaStore {
         }
         shared
             .refs
-            .get_with(r, |e| MediaLease::new(Arc::clone(e)))
+            .get_key_with(r, |e| MediaLease::new(EntryArc::clone(&e.0)))
             .ok_or(ResolveError::UnknownRef(*r))
     }
 

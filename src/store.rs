@@ -47,7 +47,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::config::{CleanupConfig, MediaStoreBuilder};
 use crate::deleter::{self, Job};
-use crate::entry::RefEntry;
+use crate::entry::{EntryKey, RefEntry};
 use crate::error::{ConfigError, ResolveError, StoreError};
 use crate::expiry::ExpiryLanes;
 use crate::file::JoinError;
@@ -57,7 +57,8 @@ use crate::meta::{CleanupPolicy, MediaMeta};
 use crate::report::{FailedDeletion, ShutdownReport};
 use crate::stats::Stats;
 use crate::sync::{
-    channel, lock, thread, Arc, FileKind, Frozen, Fs, IdSource, Mutex, ShardMap, SwapCell, Update,
+    channel, lock, thread, Arc, EntryArc, FileKind, Frozen, Fs, IdSource, Mutex, ShardMap,
+    SwapCell, Update,
 };
 use crate::MediaRef;
 
@@ -148,13 +149,15 @@ impl Hasher for RefHasher {
 }
 
 pub(crate) struct Shared {
-    pub(crate) refs: ShardMap<MediaRef, Arc<RefEntry>, RefHashBuilder>,
+    pub(crate) refs: ShardMap<EntryKey, (), RefHashBuilder>,
     scopes: ShardMap<Frozen<str>, Vec<MediaRef>>,
     lanes: ExpiryLanes,
     cleanup: SwapCell<CleanupConfig>,
     pub(crate) clock: std::sync::Arc<dyn Clock>,
     pub(crate) ids: IdSource,
-    /// log2 of the ref map's shard count (see `mint_id`).
+    /// log2 of the ref map's shard count (see `mint_id`; unused under
+    /// loom, whose threads share one lane hint).
+    #[cfg_attr(loom, allow(dead_code))]
     shard_bits: u32,
     pub(crate) files: Arc<FileTable>,
     threads: Mutex<Threads>,
@@ -398,7 +401,7 @@ impl MediaStore {
         match self
             .shared()
             .refs
-            .get_with(r, |e| MediaLease::new(Arc::clone(e)))
+            .get_key_with(r, |e| MediaLease::new(EntryArc::clone(&e.0)))
         {
             Some(lease) => Ok(lease),
             #[cfg(not(loom))]
@@ -507,8 +510,8 @@ impl Shared {
                     }
                 },
             );
-            let entry = Arc::new(RefEntry::new(id, now, key, lane, meta, rec));
-            shared.refs.insert(id, entry);
+            let entry = EntryArc::new(RefEntry::new(id, now, key, lane, meta, rec));
+            shared.refs.insert(EntryKey(entry), ());
             shared.lanes.push(lane, id, now, &shared.refs);
             return Ok(id);
         }
@@ -517,8 +520,9 @@ impl Shared {
             scope,
             || Frozen::from(scope),
             |key, ids| {
-                let entry = Arc::new(RefEntry::new(id, now, Frozen::clone(key), lane, meta, rec));
-                shared.refs.insert(id, entry);
+                let entry =
+                    EntryArc::new(RefEntry::new(id, now, Frozen::clone(key), lane, meta, rec));
+                shared.refs.insert(EntryKey(entry), ());
                 match ids {
                     Some(ids) => {
                         ids.push(id);
@@ -947,7 +951,7 @@ impl Shared {
         if ids.len() >= RELEASE_OFFLOAD {
             let mut removed = Vec::with_capacity(ids.len());
             for id in ids {
-                if let Some((_, entry)) = self.refs.remove(&id) {
+                if let Some((EntryKey(entry), ())) = self.refs.remove(&id) {
                     self.lanes.note_released(entry.lane);
                     removed.push(entry);
                 }
@@ -958,7 +962,7 @@ impl Shared {
             // Small scope (the usual message): let go on the spot.
             let mut due = Vec::new();
             for id in ids {
-                if let Some((_, entry)) = self.refs.remove(&id) {
+                if let Some((EntryKey(entry), ())) = self.refs.remove(&id) {
                     self.lanes.note_released(entry.lane);
                     self.files.let_go(entry, &mut due);
                     n += 1;
@@ -987,7 +991,7 @@ impl Shared {
             max_age
         };
         let now = self.now_nanos();
-        let mut removed: Vec<Arc<RefEntry>> = Vec::new();
+        let mut removed: Vec<EntryArc<RefEntry>> = Vec::new();
         #[allow(unused_mut)]
         let mut miscounted = 0;
         self.lanes.pop_expired(now, max_age_for_lane, |ids| {
@@ -998,13 +1002,13 @@ impl Shared {
                     && self.refs.contains_key(id)
                 {
                     match self.refs.remove(id) {
-                        Some((_, entry)) => removed.push(entry),
+                        Some((EntryKey(entry), ())) => removed.push(entry),
                         None => miscounted += 1,
                     }
                     continue;
                 }
                 match self.refs.remove(id) {
-                    Some((_, entry)) => removed.push(entry),
+                    Some((EntryKey(entry), ())) => removed.push(entry),
                     None => gone += 1,
                 }
             }
@@ -1040,7 +1044,7 @@ impl Shared {
     /// per scope: refs gone from `refs` are dropped from its list, and an
     /// emptied scope is removed. Lock order: scope shard, then ref shard (as
     /// in `store`). Returns how many scopes were emptied.
-    fn detach_scopes(&self, removed: &mut [Arc<RefEntry>]) -> u64 {
+    fn detach_scopes(&self, removed: &mut [EntryArc<RefEntry>]) -> u64 {
         removed.sort_unstable_by_key(|e| Frozen::as_ptr(&e.scope) as *const u8 as usize);
         let mut last: Option<&Frozen<str>> = None;
         let mut emptied = 0u64;
@@ -1065,7 +1069,7 @@ impl Shared {
     pub(crate) fn forget_refs(&self, ids: &[MediaRef]) -> usize {
         let mut removed = Vec::new();
         for id in ids {
-            if let Some((_, entry)) = self.refs.remove(id) {
+            if let Some((EntryKey(entry), ())) = self.refs.remove(id) {
                 self.lanes.note_released(entry.lane);
                 removed.push(entry);
             }
@@ -1084,7 +1088,7 @@ impl Shared {
     /// batch is let go here, in memory (path counts released, due files
     /// queued); a large one is handed to the deleter whole, so that a big
     /// release costs its caller little and its memory is freed there.
-    fn let_go_all(&self, removed: Vec<Arc<RefEntry>>) {
+    fn let_go_all(&self, removed: Vec<EntryArc<RefEntry>>) {
         if removed.len() >= RELEASE_OFFLOAD {
             self.files.pending_add(removed.len() as u64);
             if let Err(job) = self.files.send(Job::Release(removed)) {
@@ -1168,9 +1172,9 @@ impl Shared {
     fn teardown(&self) {
         self.close();
         let mut live = Vec::new();
-        self.refs.for_each(|_, e| {
+        self.refs.for_each(|EntryKey(e), ()| {
             if let Some(rec) = e.file() {
-                live.push(Arc::clone(rec));
+                live.push(rec.clone());
             }
         });
         for rec in &live {

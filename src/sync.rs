@@ -47,6 +47,11 @@ mod imp {
     pub(crate) use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
     pub(crate) use std::thread;
 
+    /// The `Arc` of ref entries (shared by the ref map and leases): without
+    /// a weak count, so 8 bytes smaller per ref than `std`'s, and with one
+    /// atomic operation fewer on the last drop.
+    pub(crate) type EntryArc<T> = triomphe::Arc<T>;
+
     /// The deleter's channel: unbounded, FIFO, multi-producer.
     pub(crate) mod channel {
         pub(crate) use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -60,6 +65,9 @@ mod imp {
         Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
     };
     pub(crate) use loom::thread;
+
+    /// loom's `Arc`, so the models see every lease's clone and drop.
+    pub(crate) type EntryArc<T> = loom::sync::Arc<T>;
 
     /// loom's channel does not model disconnection; the deleter is always
     /// stopped with an explicit `Shutdown` message, in production too.

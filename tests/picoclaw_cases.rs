@@ -153,7 +153,7 @@ fn meta_round_trips_through_resolve() {
         cleanup_policy: CleanupPolicy::ForgetOnly,
     };
     let r = f.store.store(f.file("v"), meta.clone(), "s").unwrap();
-    assert_eq!(f.store.resolve(&r).unwrap().meta(), &meta);
+    assert_eq!(f.store.resolve(&r).unwrap().meta(), meta);
 }
 
 #[test]

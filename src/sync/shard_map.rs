@@ -45,14 +45,15 @@ mod prod {
             }
         }
 
-        /// Runs `f` on the value under the shard's read lock.
+        /// Runs `f` on the stored key under the shard's read lock (for maps
+        /// whose key is the record itself, looked up by a part of it).
         #[inline]
-        pub(crate) fn get_with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+        pub(crate) fn get_key_with<Q, R>(&self, key: &Q, f: impl FnOnce(&K) -> R) -> Option<R>
         where
             K: Borrow<Q>,
             Q: Hash + Eq + Ord + ?Sized,
         {
-            self.inner.get(key).map(|r| f(r.value()))
+            self.inner.get(key).map(|r| f(r.key()))
         }
 
         pub(crate) fn contains_key<Q>(&self, key: &Q) -> bool
@@ -181,12 +182,12 @@ mod model {
             &self.shards[(h.finish() & 1) as usize]
         }
 
-        pub(crate) fn get_with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+        pub(crate) fn get_key_with<Q, R>(&self, key: &Q, f: impl FnOnce(&K) -> R) -> Option<R>
         where
             K: Borrow<Q>,
             Q: Hash + Eq + Ord + ?Sized,
         {
-            read(self.shard(key)).get(key).map(f)
+            read(self.shard(key)).get_key_value(key).map(|(k, _)| f(k))
         }
 
         pub(crate) fn contains_key<Q>(&self, key: &Q) -> bool
