@@ -21,18 +21,24 @@ use crate::sync::{EntryArc, Frozen};
 use crate::MediaRef;
 
 /// See the module doc.
+///
+/// `repr(C)` to keep what a resolve touches (the `Arc` count before it, the
+/// id the map compares, the record that holds the path) in the entry's first
+/// 32 bytes, one cache line in three cases out of four; left to itself the
+/// compiler puts the 16-byte id, whose alignment is 1, last.
+#[repr(C)]
 pub(crate) struct RefEntry {
     pub(crate) id: MediaRef,
-    /// Clock reading at store time, in nanoseconds.
-    pub(crate) stored_at: u64,
-    pub(crate) scope: Frozen<str>,
-    /// The TTL lane holding this ref's slot.
-    pub(crate) lane: u16,
-    pub(crate) meta: PackedMeta,
-    pub(crate) policy: CleanupPolicy,
     /// `Some` for the whole life of a shared entry; taken only when the entry
     /// is dropped or unwrapped.
     file: Option<FileArc>,
+    pub(crate) meta: PackedMeta,
+    pub(crate) scope: Frozen<str>,
+    /// Clock reading at store time, in nanoseconds.
+    pub(crate) stored_at: u64,
+    /// The TTL lane holding this ref's slot.
+    pub(crate) lane: u16,
+    pub(crate) policy: CleanupPolicy,
     /// Fault injection only: the count was released early.
     #[cfg(loom)]
     count_taken: std::sync::atomic::AtomicBool,

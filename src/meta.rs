@@ -174,8 +174,10 @@ impl PackedMeta {
         let b = a + content_type.len();
         let text = match (u32::try_from(a), u32::try_from(b)) {
             (Ok(ea), Ok(eb)) if source.len() <= u32::MAX as usize - b => {
-                let mut all = String::with_capacity(b + source.len());
-                all.push_str(&filename);
+                // Grow the filename's own buffer (usually in place) rather
+                // than allocating a fourth one.
+                let mut all = filename;
+                all.reserve_exact(content_type.len() + source.len());
                 all.push_str(&content_type);
                 all.push_str(&source);
                 Text::Packed(all.into_boxed_str(), [ea, eb])
