@@ -178,14 +178,19 @@ impl FsBackend {
         }
     }
 
-    /// Reads every sidecar; removes temp files, payloads without a sidecar
-    /// and sidecars without a payload.
-    fn scan(&self, mut visit: impl FnMut(ObjectRecord, PathBuf)) -> Result<(), BackendError> {
-        let entries = fs::read_dir(&self.root).map_err(|source| BackendError::Io {
+    /// The root's entries (one folder per scope, plus the lock file).
+    fn root_entries(&self) -> Result<fs::ReadDir, BackendError> {
+        fs::read_dir(&self.root).map_err(|source| BackendError::Io {
             op: "list backend root",
             path: self.root.clone(),
             source,
-        })?;
+        })
+    }
+
+    /// Reads every sidecar; removes temp files, payloads without a sidecar
+    /// and sidecars without a payload.
+    fn scan(&self, mut visit: impl FnMut(ObjectRecord, PathBuf)) -> Result<(), BackendError> {
+        let entries = self.root_entries()?;
         for dir in entries.flatten() {
             if !dir.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
@@ -334,11 +339,7 @@ impl Backend for FsBackend {
     }
 
     fn lookup(&self, id: MediaRef) -> Result<ObjectRecord, BackendError> {
-        let entries = fs::read_dir(&self.root).map_err(|source| BackendError::Io {
-            op: "list backend root",
-            path: self.root.clone(),
-            source,
-        })?;
+        let entries = self.root_entries()?;
         for dir in entries.flatten() {
             let side = Self::sidecar_in(&dir.path(), id);
             if let Ok(text) = fs::read_to_string(&side) {
