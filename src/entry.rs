@@ -16,8 +16,9 @@ use std::path::Path;
 
 use crate::file::FileArc;
 use crate::files::FileTable;
-use crate::meta::{CleanupPolicy, MediaMeta, PackedMeta};
-use crate::sync::{EntryArc, Frozen};
+use crate::meta::{CleanupPolicy, MediaMeta, MediaMetaView, MetaEnds, PackedMeta};
+use crate::scope::ScopeName;
+use crate::sync::EntryArc;
 use crate::MediaRef;
 
 /// See the module doc.
@@ -32,13 +33,15 @@ pub(crate) struct RefEntry {
     /// `Some` for the whole life of a shared entry; taken only when the entry
     /// is dropped or unwrapped.
     file: Option<FileArc>,
-    pub(crate) meta: PackedMeta,
-    pub(crate) scope: Frozen<str>,
+    meta: PackedMeta,
+    pub(crate) scope: ScopeName,
     /// Clock reading at store time, in nanoseconds.
     pub(crate) stored_at: u64,
     /// The TTL lane holding this ref's slot.
     pub(crate) lane: u16,
     pub(crate) policy: CleanupPolicy,
+    /// Where the metadata's first two parts end (see [`PackedMeta`]).
+    meta_ends: MetaEnds,
     /// Fault injection only: the count was released early.
     #[cfg(loom)]
     count_taken: std::sync::atomic::AtomicBool,
@@ -49,18 +52,19 @@ impl RefEntry {
     pub(crate) fn new(
         id: MediaRef,
         stored_at: u64,
-        scope: Frozen<str>,
+        scope: ScopeName,
         lane: u16,
         meta: MediaMeta,
         file: FileArc,
     ) -> Self {
-        let (meta, policy) = PackedMeta::new(meta);
+        let (meta, meta_ends, policy) = PackedMeta::new(meta);
         Self {
             id,
             stored_at,
             scope,
             lane,
             meta,
+            meta_ends,
             policy,
             file: Some(file),
             #[cfg(loom)]
@@ -83,6 +87,12 @@ impl RefEntry {
     /// releases it in the right place: on the deleter thread).
     pub(crate) fn into_file(mut entry: Self) -> Option<FileArc> {
         entry.file.take()
+    }
+
+    /// The metadata, as a lease lends it.
+    #[inline]
+    pub(crate) fn meta(&self) -> MediaMetaView<'_> {
+        self.meta.view(self.meta_ends, self.policy)
     }
 
     /// The path (inline in the record: reading it touches the entry and the
@@ -159,14 +169,21 @@ mod tests {
     use super::*;
 
     /// Layout guard for the per-ref memory budget (README, W6): one
-    /// pointer per map slot, the record behind a thin pointer, the entry
-    /// within 80 bytes.
+    /// pointer per map slot, the record and the scope name behind thin
+    /// pointers, the entry within 64 bytes, the path record's fixed part
+    /// within 24.
     #[test]
     fn ref_layout_stays_compact() {
         use std::mem::size_of;
         assert_eq!(size_of::<EntryKey>(), 8);
         assert_eq!(size_of::<crate::files::PathKey>(), 8);
         assert_eq!(size_of::<Option<FileArc>>(), 8);
-        assert!(size_of::<RefEntry>() <= 80, "{}", size_of::<RefEntry>());
+        assert!(size_of::<RefEntry>() <= 64, "{}", size_of::<RefEntry>());
+        #[cfg(unix)]
+        assert!(
+            size_of::<crate::file::FileRec>() <= 24,
+            "{}",
+            size_of::<crate::file::FileRec>()
+        );
     }
 }

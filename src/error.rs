@@ -65,12 +65,16 @@ pub enum StoreError {
         /// The absolute path.
         path: PathBuf,
     },
-    /// One path already has about a billion live refs and leases.
+    /// One path already has over a hundred million live refs and leases.
     #[error("too many refs to {path:?}")]
     TooManyRefs {
         /// The absolute path.
         path: PathBuf,
     },
+    /// A saved registration (from a shared backend) names the nil id, which
+    /// no ref ever has; the registration is not restored.
+    #[error("the nil id cannot name a media ref")]
+    NilRef,
 }
 
 impl StoreError {

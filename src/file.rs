@@ -3,7 +3,7 @@
 //! A `FileRec` stands for one *lifetime* of a path: from the first ref that
 //! names it until the last holder lets go. Its state word packs
 //!
-//! * `count` (low 32 bits): live [`RefEntry`](crate::entry::RefEntry)s of the
+//! * `count` (low 28 bits): live [`RefEntry`](crate::entry::RefEntry)s of the
 //!   path (a ref still in the map, or a lease keeping a released ref alive),
 //!   plus *pins* taken by `store` calls between joining and registering;
 //! * `ARMED`: some successful `store` of this lifetime was `DeleteOnCleanup`;
@@ -57,18 +57,20 @@ use crate::files::FileTable;
 use crate::meta::CleanupPolicy;
 #[cfg(not(unix))]
 use crate::sync::Frozen;
-use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU32, Mutex, Ordering};
 
-/// Number of holders, low 32 bits.
-const COUNT_MASK: u64 = (1 << 32) - 1;
+/// Number of holders, low 28 bits. The word is 32 bits wide so that the
+/// record (state, lock, queue flag, table pointer) fits in 24 bytes.
+const COUNT_MASK: u32 = (1 << 28) - 1;
 /// Some successful store of this lifetime asked for deletion.
-const ARMED: u64 = 1 << 32;
+const ARMED: u32 = 1 << 28;
 /// Some successful store of this lifetime asked to keep the file.
-const FORGET: u64 = 1 << 33;
+const FORGET: u32 = 1 << 29;
 /// The lifetime is over.
-const DEAD: u64 = 1 << 34;
-/// More holders than this is refused (far below the 32-bit field).
-const MAX_COUNT: u64 = 1 << 30;
+const DEAD: u32 = 1 << 30;
+/// More holders than this (134 million) is refused, far below the field's
+/// limit, so concurrent joins that each passed the check cannot overflow it.
+const MAX_COUNT: u32 = 1 << 27;
 
 /// Why a store could not join a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +107,7 @@ impl std::fmt::Debug for FileArc {
 
 /// One lifetime of one path. See the module doc.
 pub(crate) struct FileRec {
-    state: AtomicU64,
+    state: AtomicU32,
     /// Held by the deleter around commit + unlink; a store that meets a
     /// `DEAD` record takes it to wait for the unlink to finish. It guards no
     /// data, only that window, and nothing else is locked while it is held.
@@ -128,7 +130,7 @@ impl FileRec {
     /// A new lifetime with one pin (the creating store's).
     fn new(#[cfg(not(unix))] path: &OsStr, table: Arc<FileTable>) -> Self {
         Self {
-            state: AtomicU64::new(1),
+            state: AtomicU32::new(1),
             unlink_lock: Mutex::new(()),
             #[cfg(not(unix))]
             path: Frozen::from(path),
@@ -165,7 +167,7 @@ impl FileRec {
                 .state
                 .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return Ok(n),
+                Ok(_) => return Ok(u64::from(n)),
                 Err(cur) => s = cur,
             }
         }
@@ -260,7 +262,7 @@ impl FileRec {
     /// Number of holders now (a snapshot: for the orphan sweep's "is this
     /// path in use" and the shutdown report, never for a lifetime decision).
     pub(crate) fn holders(&self) -> u64 {
-        self.state.load(Ordering::Relaxed) & COUNT_MASK
+        u64::from(self.state.load(Ordering::Relaxed) & COUNT_MASK)
     }
 }
 

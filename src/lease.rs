@@ -75,7 +75,7 @@ impl MediaLease {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn meta(&self) -> MediaMetaView<'_> {
-        self.entry.meta.view(self.entry.policy)
+        self.entry.meta()
     }
 
     /// The ref this lease was resolved from.
@@ -107,7 +107,7 @@ impl MediaLease {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn scope(&self) -> &str {
-        &self.entry.scope
+        self.entry.scope.as_str()
     }
 
     /// When the ref was stored, on the store's clock.

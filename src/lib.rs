@@ -188,6 +188,7 @@ mod meta;
 mod metrics;
 mod report;
 mod roots;
+mod scope;
 mod settings;
 mod stats;
 mod store;

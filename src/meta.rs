@@ -4,8 +4,9 @@
 //! unchanged by every lease of that ref.
 //!
 //! A ref keeps its metadata as a [`PackedMeta`]: the three strings back to
-//! back in one allocation (24 bytes in the entry instead of three `String`s'
-//! 72, one heap block instead of three). Leases lend it out as a
+//! back in one allocation, and where the first two end as two 16-bit
+//! numbers (20 bytes in the entry instead of three `String`s' 72, one heap
+//! block instead of three). Leases lend it out as a
 //! [`MediaMetaView`].
 
 /// What may happen to the file when its last ref goes away.
@@ -144,26 +145,34 @@ impl From<MediaMetaView<'_>> for MediaMeta {
     }
 }
 
-/// Metadata as a ref keeps it, less the policy (which the entry keeps next
-/// to its other small fields, where it costs no padding); see the module
-/// doc.
+/// Metadata text as a ref keeps it: see the module doc. The policy and the
+/// two part ends ([`MetaEnds`]) sit in the entry next to its other small
+/// fields, where they cost no padding; the text is one pointer and length.
 pub(crate) struct PackedMeta {
-    text: Text,
+    /// filename, content type and source back to back; for parts too long
+    /// for 16-bit ends, prefixed with both ends as 20 decimal digits each
+    /// (see [`MetaEnds::LONG`]).
+    text: Box<str>,
 }
 
-enum Text {
-    /// filename, content type and source back to back, with the ends of
-    /// the first two.
-    Packed(Box<str>, [u32; 2]),
-    /// Strings too long for 32-bit offsets (never in practice; kept so that
-    /// no input can make `store` fail or panic).
-    Large(Box<[String; 3]>),
+/// Where the filename and the content type end in a [`PackedMeta`]'s text.
+#[derive(Clone, Copy)]
+pub(crate) struct MetaEnds([u16; 2]);
+
+impl MetaEnds {
+    /// The ends did not fit in 16 bits (a filename and content type of more
+    /// than 64 KiB together: never from a chat platform, kept so that no
+    /// input makes `store` fail or panic). The text then starts with both
+    /// ends in decimal; that prefix is read only by such a ref's views.
+    const LONG: Self = Self([u16::MAX; 2]);
+    /// Length of each decimal end in a long text's prefix.
+    const DIGITS: usize = 20;
 }
 
 impl PackedMeta {
     /// Packs `meta`: one allocation (none when all three strings are
     /// empty).
-    pub(crate) fn new(meta: MediaMeta) -> (Self, CleanupPolicy) {
+    pub(crate) fn new(meta: MediaMeta) -> (Self, MetaEnds, CleanupPolicy) {
         let MediaMeta {
             filename,
             content_type,
@@ -172,42 +181,48 @@ impl PackedMeta {
         } = meta;
         let a = filename.len();
         let b = a + content_type.len();
-        let text = match (u32::try_from(a), u32::try_from(b)) {
-            (Ok(ea), Ok(eb)) if source.len() <= u32::MAX as usize - b => {
+        match (u16::try_from(a), u16::try_from(b)) {
+            (Ok(ea), Ok(eb)) if eb < u16::MAX => {
                 // Grow the filename's own buffer (usually in place) rather
                 // than allocating a fourth one.
                 let mut all = filename;
                 all.reserve_exact(content_type.len() + source.len());
                 all.push_str(&content_type);
                 all.push_str(&source);
-                Text::Packed(all.into_boxed_str(), [ea, eb])
+                let text = all.into_boxed_str();
+                (Self { text }, MetaEnds([ea, eb]), cleanup_policy)
             }
-            _ => Text::Large(Box::new([filename, content_type, source])),
-        };
-        (Self { text }, cleanup_policy)
+            _ => {
+                let text = format!("{a:020}{b:020}{filename}{content_type}{source}");
+                let text = text.into_boxed_str();
+                (Self { text }, MetaEnds::LONG, cleanup_policy)
+            }
+        }
     }
 
     /// The view a lease hands out.
     #[inline]
-    pub(crate) fn view(&self, cleanup_policy: CleanupPolicy) -> MediaMetaView<'_> {
-        let (filename, content_type, source) = match &self.text {
-            Text::Packed(all, [a, b]) => {
-                let (a, b) = (*a as usize, *b as usize);
-                // The ends were taken at `String` boundaries of the parts,
-                // so they are char boundaries of `all`; `get` keeps this
-                // free of panics regardless.
-                (
-                    all.get(..a).unwrap_or(""),
-                    all.get(a..b).unwrap_or(""),
-                    all.get(b..).unwrap_or(""),
-                )
-            }
-            Text::Large(parts) => (&*parts[0], &*parts[1], &*parts[2]),
+    pub(crate) fn view(&self, ends: MetaEnds, cleanup_policy: CleanupPolicy) -> MediaMetaView<'_> {
+        let (all, a, b) = if ends.0 == MetaEnds::LONG.0 {
+            let d = MetaEnds::DIGITS;
+            let end = |r: std::ops::Range<usize>| {
+                self.text
+                    .get(r)
+                    .and_then(|t| t.parse::<usize>().ok())
+                    .unwrap_or(0)
+            };
+            let (a, b) = (end(0..d), end(d..2 * d));
+            (self.text.get(2 * d..).unwrap_or(""), a, b)
+        } else {
+            (&*self.text, usize::from(ends.0[0]), usize::from(ends.0[1]))
         };
+        // The ends were taken at `String` boundaries of the parts, so they
+        // are char boundaries of `all`; `get` keeps this free of panics
+        // regardless.
         MediaMetaView {
-            filename,
-            content_type,
-            source,
+            filename: all.get(..a).unwrap_or(""),
+            content_type: all.get(a..b).unwrap_or(""),
+            source: all.get(b..).unwrap_or(""),
             cleanup_policy,
         }
     }
@@ -237,8 +252,8 @@ mod tests {
                 source: s.into(),
                 cleanup_policy: p,
             };
-            let (packed, policy) = PackedMeta::new(meta.clone());
-            let v = packed.view(policy);
+            let (packed, ends, policy) = PackedMeta::new(meta.clone());
+            let v = packed.view(ends, policy);
             assert_eq!((v.filename, v.content_type, v.source), (f, c, s));
             assert_eq!(v.cleanup_policy, p);
             assert_eq!(v, meta);
@@ -247,8 +262,31 @@ mod tests {
     }
 
     #[test]
+    fn parts_beyond_16_bit_ends_round_trip() {
+        let long = "é".repeat(40_000); // 80 000 bytes
+        let cases = [
+            (long.clone(), String::new(), "tool".to_string()),
+            ("a.bin".to_string(), long.clone(), long.clone()),
+            ("x".repeat(65_534), "y".to_string(), String::new()),
+            ("x".repeat(65_535), String::new(), "z".to_string()),
+            ("x".repeat(65_533), "y".to_string(), "z".to_string()),
+        ];
+        for (f, c, s) in cases {
+            let meta = MediaMeta {
+                filename: f,
+                content_type: c,
+                source: s,
+                cleanup_policy: CleanupPolicy::ForgetOnly,
+            };
+            let (packed, ends, policy) = PackedMeta::new(meta.clone());
+            assert_eq!(packed.view(ends, policy), meta);
+        }
+    }
+
+    #[test]
     fn packed_meta_is_smaller_than_three_strings() {
-        assert_eq!(std::mem::size_of::<PackedMeta>(), 24);
+        assert_eq!(std::mem::size_of::<PackedMeta>(), 16);
+        assert_eq!(std::mem::size_of::<MetaEnds>(), 4);
         assert!(std::mem::size_of::<PackedMeta>() < std::mem::size_of::<MediaMeta>());
     }
 }

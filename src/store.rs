@@ -55,10 +55,10 @@ use crate::files::{Counters, FileTable};
 use crate::lease::MediaLease;
 use crate::meta::{CleanupPolicy, MediaMeta};
 use crate::report::{FailedDeletion, ShutdownReport};
+use crate::scope::{ScopeIds, ScopeName};
 use crate::stats::Stats;
 use crate::sync::{
-    channel, lock, thread, Arc, EntryArc, FileKind, Frozen, Fs, IdSource, Mutex, ShardMap,
-    SwapCell, Update,
+    channel, lock, thread, Arc, EntryArc, FileKind, Fs, IdSource, Mutex, ShardMap, SwapCell, Update,
 };
 use crate::MediaRef;
 
@@ -150,7 +150,7 @@ impl Hasher for RefHasher {
 
 pub(crate) struct Shared {
     pub(crate) refs: ShardMap<EntryKey, (), RefHashBuilder>,
-    scopes: ShardMap<Frozen<str>, Vec<MediaRef>>,
+    scopes: ShardMap<ScopeName, ScopeIds>,
     lanes: ExpiryLanes,
     cleanup: SwapCell<CleanupConfig>,
     pub(crate) clock: std::sync::Arc<dyn Clock>,
@@ -451,6 +451,11 @@ impl Shared {
         stored_at: Option<u64>,
     ) -> Result<MediaRef, StoreError> {
         let shared = self;
+        if id == MediaRef::from_uuid(uuid::Uuid::nil()) {
+            // Minted ids are never nil (v4); a saved one could be. The scope
+            // index pads with nil (see `crate::scope`).
+            return Err(StoreError::NilRef);
+        }
         let abs = absolute(path).map_err(|reason| StoreError::InvalidPath {
             path: path.to_path_buf(),
             reason,
@@ -497,16 +502,16 @@ impl Shared {
         #[cfg(loom)]
         if crate::faults::active(crate::faults::Fault::InsertOutsideScopeLock) {
             let key = shared.scopes.update(
-                scope,
-                || Frozen::from(scope),
+                scope.as_bytes(),
+                || ScopeName::new(scope),
                 |key, ids| {
-                    let k = Frozen::clone(key);
+                    let k = ScopeName::clone(key);
                     match ids {
                         Some(ids) => {
                             ids.push(id);
                             Update::Keep(k)
                         }
-                        None => Update::Put(vec![id], k),
+                        None => Update::Put(ScopeIds::one(id), k),
                     }
                 },
             );
@@ -517,24 +522,24 @@ impl Shared {
         }
         // Scope shard lock held while the ref enters `refs` (invariant 1).
         let new_scope = shared.scopes.update(
-            scope,
-            || Frozen::from(scope),
+            scope.as_bytes(),
+            || ScopeName::new(scope),
             |key, ids| {
-                let entry =
-                    EntryArc::new(RefEntry::new(id, now, Frozen::clone(key), lane, meta, rec));
+                let entry = EntryArc::new(RefEntry::new(
+                    id,
+                    now,
+                    ScopeName::clone(key),
+                    lane,
+                    meta,
+                    rec,
+                ));
                 shared.refs.insert(EntryKey(entry), ());
                 match ids {
                     Some(ids) => {
                         ids.push(id);
                         Update::Keep(false)
                     }
-                    None => {
-                        // Most scopes (one inbound message) hold one to
-                        // three refs: start small.
-                        let mut ids = Vec::with_capacity(2);
-                        ids.push(id);
-                        Update::Put(ids, true)
-                    }
+                    None => Update::Put(ScopeIds::one(id), true),
                 }
             },
         );
@@ -869,8 +874,8 @@ impl MediaStore {
         let s = self.shared();
         self.stop_cleaner();
         let mut scopes = Vec::new();
-        s.scopes.for_each(|k, _| scopes.push(Frozen::clone(k)));
-        let refs_released = scopes.iter().map(|sc| s.release_all(sc)).sum();
+        s.scopes.for_each(|k, _| scopes.push(ScopeName::clone(k)));
+        let refs_released = scopes.iter().map(|sc| s.release_all(sc.as_str())).sum();
         let completed = s.flush_within(Some(deadline));
         if completed {
             s.close();
@@ -944,14 +949,14 @@ impl Shared {
 
     fn release_all(&self, scope: &str) -> usize {
         // Invariant 1: the scope goes first, then its refs.
-        let Some((_, ids)) = self.scopes.remove(scope) else {
+        let Some((_, ids)) = self.scopes.remove(scope.as_bytes()) else {
             return 0;
         };
         let mut n = 0;
         if ids.len() >= RELEASE_OFFLOAD {
             let mut removed = Vec::with_capacity(ids.len());
-            for id in ids {
-                if let Some((EntryKey(entry), ())) = self.refs.remove(&id) {
+            for id in &ids {
+                if let Some((EntryKey(entry), ())) = self.refs.remove(id) {
                     self.lanes.note_released(entry.lane);
                     removed.push(entry);
                 }
@@ -961,8 +966,8 @@ impl Shared {
         } else {
             // Small scope (the usual message): let go on the spot.
             let mut due = Vec::new();
-            for id in ids {
-                if let Some((EntryKey(entry), ())) = self.refs.remove(&id) {
+            for id in &ids {
+                if let Some((EntryKey(entry), ())) = self.refs.remove(id) {
                     self.lanes.note_released(entry.lane);
                     self.files.let_go(entry, &mut due);
                     n += 1;
@@ -1045,15 +1050,15 @@ impl Shared {
     /// emptied scope is removed. Lock order: scope shard, then ref shard (as
     /// in `store`). Returns how many scopes were emptied.
     fn detach_scopes(&self, removed: &mut [EntryArc<RefEntry>]) -> u64 {
-        removed.sort_unstable_by_key(|e| Frozen::as_ptr(&e.scope) as *const u8 as usize);
-        let mut last: Option<&Frozen<str>> = None;
+        removed.sort_unstable_by_key(|e| ScopeName::addr(&e.scope));
+        let mut last: Option<&ScopeName> = None;
         let mut emptied = 0u64;
         for e in removed.iter() {
-            if last.is_some_and(|l| Frozen::ptr_eq(l, &e.scope)) {
+            if last.is_some_and(|l| ScopeName::ptr_eq(l, &e.scope)) {
                 continue;
             }
             last = Some(&e.scope);
-            let gone = self.scopes.remove_if_mut(&*e.scope, |_, ids| {
+            let gone = self.scopes.remove_if_mut(e.scope.as_bytes(), |_, ids| {
                 ids.retain(|id| self.refs.contains_key(id));
                 ids.is_empty()
             });

@@ -43,7 +43,7 @@ pub(crate) use shard_map::{ShardMap, Update};
 
 #[cfg(not(loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
     pub(crate) use std::thread;
 
@@ -60,7 +60,7 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use loom::sync::{
         Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
     };
@@ -78,9 +78,10 @@ mod imp {
 
 pub(crate) use imp::*;
 
-/// Shared immutable data (map keys, paths, scope names). No protocol depends
-/// on its reference count, so it is always `std`'s `Arc` (loom's `Arc` cannot
-/// hold unsized values such as `str` or `Path`).
+/// Shared immutable data (a path record's path off Unix). No protocol
+/// depends on its reference count, so it is always `std`'s `Arc` (loom's
+/// `Arc` cannot hold unsized values such as `OsStr`).
+#[cfg(not(unix))]
 pub(crate) type Frozen<T> = std::sync::Arc<T>;
 
 /// Statistics counters. Always `std` atomics, invisible to loom on purpose:
