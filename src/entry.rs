@@ -171,7 +171,7 @@ mod tests {
     /// Layout guard for the per-ref memory budget (README, W6): one
     /// pointer per map slot, the record and the scope name behind thin
     /// pointers, the entry within 64 bytes, the path record's fixed part
-    /// within 24.
+    /// within 16.
     #[test]
     fn ref_layout_stays_compact() {
         use std::mem::size_of;

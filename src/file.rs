@@ -31,13 +31,14 @@
 //!    from exactly "count 0, `ARMED`" to `ARMED | DEAD`. It fails if a store
 //!    joined meanwhile (step 1 cancelled the deletion) or if the record is
 //!    already dead, so each lifetime is unlinked at most once.
-//! 5. A store that finds a `DEAD` record waits for `unlink_lock` (held by the
-//!    deleter from before the commit until after the unlink) and then starts
+//! 5. A store that finds a `DEAD` record waits for the record's unlink lock
+//!    ([`FileTable::unlink_lock`], held by the deleter from before the commit
+//!    until after the unlink) and then starts
 //!    a fresh record, so its `lstat` happens after the unlink: either the
 //!    file is gone and the store fails with not-found, or the file was made
 //!    anew and the new ref keeps it (picoclaw #1886 cannot happen).
 //! 6. If the unlink fails (permission denied, busy...), the deleter undoes
-//!    its commit before releasing `unlink_lock` ([`FileRec::uncommit`]): the
+//!    its commit before releasing the unlink lock ([`FileRec::uncommit`]): the
 //!    record is due again and stays in the path map, so a store may still
 //!    rejoin it (the file exists and is kept), and the next retry commits
 //!    anew. A retry never deletes a file that a newer ref uses.
@@ -57,10 +58,10 @@ use crate::files::FileTable;
 use crate::meta::CleanupPolicy;
 #[cfg(not(unix))]
 use crate::sync::Frozen;
-use crate::sync::{Arc, AtomicBool, AtomicU32, Mutex, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU32, Ordering};
 
 /// Number of holders, low 28 bits. The word is 32 bits wide so that the
-/// record (state, lock, queue flag, table pointer) fits in 24 bytes.
+/// record (state, queue flag, table pointer) fits in 16 bytes.
 const COUNT_MASK: u32 = (1 << 28) - 1;
 /// Some successful store of this lifetime asked for deletion.
 const ARMED: u32 = 1 << 28;
@@ -108,10 +109,6 @@ impl std::fmt::Debug for FileArc {
 /// One lifetime of one path. See the module doc.
 pub(crate) struct FileRec {
     state: AtomicU32,
-    /// Held by the deleter around commit + unlink; a store that meets a
-    /// `DEAD` record takes it to wait for the unlink to finish. It guards no
-    /// data, only that window, and nothing else is locked while it is held.
-    pub(crate) unlink_lock: Mutex<()>,
     /// The path where [`FileArc`] cannot keep it inline (no byte view of
     /// an `OsStr` without `unsafe` off Unix).
     #[cfg(not(unix))]
@@ -131,7 +128,6 @@ impl FileRec {
     fn new(#[cfg(not(unix))] path: &OsStr, table: Arc<FileTable>) -> Self {
         Self {
             state: AtomicU32::new(1),
-            unlink_lock: Mutex::new(()),
             #[cfg(not(unix))]
             path: Frozen::from(path),
             table,
@@ -199,20 +195,21 @@ impl FileRec {
         }
     }
 
-    /// The deleter's commit (lifecycle step 4). Call with `unlink_lock` held.
+    /// The deleter's commit (lifecycle step 4). Call with the record's
+    /// unlink lock held.
     pub(crate) fn begin_unlink(&self) -> bool {
         #[cfg(loom)]
         if crate::faults::active(crate::faults::Fault::UnlinkWithoutCommit) {
             return self.state.load(Ordering::Acquire) & DEAD == 0;
         }
         // AcqRel on success: acquire pairs with the last release; release
-        // publishes DEAD to stores that must then wait on `unlink_lock`.
+        // publishes DEAD to stores that must then wait on the unlink lock.
         self.state
             .compare_exchange(ARMED, ARMED | DEAD, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
     }
 
-    /// Undoes a commit after a failed unlink (call with `unlink_lock` held):
+    /// Undoes a commit after a failed unlink (call with the unlink lock held):
     /// the file is due again, so a store may rejoin it (cancelling the
     /// retry) and a retry commits afresh.
     pub(crate) fn uncommit(&self) {

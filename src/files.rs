@@ -17,7 +17,11 @@
 //!   that waited out the unlink of a `DEAD` record removes it itself and
 //!   inserts a fresh one on its next try, if the deleter has not yet.
 //! * No file I/O happens under a map lock. The only I/O under any lock is
-//!   the unlink, under that one record's `unlink_lock`.
+//!   the unlink, under the record's unlink lock: one of a few striped
+//!   mutexes ([`FileTable::unlink_lock`]; a record has no lock of its own,
+//!   which keeps it at 16 bytes plus its path). Nothing else is locked
+//!   while an unlink lock is held, so sharing a stripe only makes a store
+//!   that waits out one unlink sometimes wait out another as well.
 //! * A due deletion goes to the deleter thread while one runs; once the
 //!   store is closed it is carried out by the thread that made it due.
 //! * A failed unlink leaves the record due (see [`crate::file`], step 6) and
@@ -106,6 +110,8 @@ pub(crate) struct FileTable {
     /// out of its queue is retired for real. Sharded to keep two threads
     /// that release at once off one lock.
     dormant: Box<[DormantQueue]>,
+    /// Striped unlink locks (see the module invariants).
+    unlink_locks: Box<[Mutex<()>]>,
     pub(crate) counters: Counters,
     pub(crate) metrics: crate::metrics::Metrics,
     /// The store's backend, told about every owned file deleted.
@@ -116,6 +122,10 @@ pub(crate) struct FileTable {
 /// One dormant queue, on its own pair of cache lines (see `expiry::Lane`).
 #[repr(align(128))]
 struct DormantQueue(Mutex<std::collections::VecDeque<FileArc>>);
+
+/// Unlink lock stripes (a power of two). One under loom: a record's stripe
+/// depends on its address, which a model must not.
+const UNLINK_STRIPES: usize = if cfg!(loom) { 1 } else { 64 };
 
 /// Dormant queues, and records kept per queue.
 const DORMANT_QUEUES: usize = if cfg!(loom) { 1 } else { 16 };
@@ -148,6 +158,7 @@ impl FileTable {
             dormant: (0..DORMANT_QUEUES)
                 .map(|_| DormantQueue(Mutex::new(std::collections::VecDeque::new())))
                 .collect(),
+            unlink_locks: (0..UNLINK_STRIPES).map(|_| Mutex::new(())).collect(),
             counters: Counters::default(),
             metrics: crate::metrics::Metrics::new(),
             #[cfg(not(loom))]
@@ -259,8 +270,9 @@ impl FileTable {
                 Step::WaitFor(rec) => {
                     // Outside every map lock: the deleter holds this lock
                     // from before it marked the record DEAD until the unlink
-                    // returned, so taking it waits exactly for that.
-                    drop(lock(&rec.unlink_lock));
+                    // returned, so taking it waits for that (and, if the
+                    // stripe is shared, perhaps for another unlink too).
+                    drop(lock(this.unlink_lock(&rec)));
                     waited = Some(rec);
                 }
             }
@@ -357,6 +369,17 @@ impl FileTable {
         }
     }
 
+    /// The lock held around `rec`'s commit and unlink. It guards no data,
+    /// only that window: a store that meets the record `DEAD` takes it to
+    /// wait for the unlink to finish.
+    pub(crate) fn unlink_lock(&self, rec: &FileArc) -> &Mutex<()> {
+        // Fibonacci hashing of the record's address: records are at least
+        // 24 bytes apart, and the top bits of the product spread them.
+        let h = (FileArc::addr(rec) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let i = (h >> 32) as usize & (self.unlink_locks.len() - 1);
+        &self.unlink_locks[i]
+    }
+
     /// Ends a lifetime that keeps its file, and forgets the path, unless a
     /// store has rejoined it meanwhile.
     fn retire_now(&self, rec: &FileArc) {
@@ -371,7 +394,7 @@ impl FileTable {
     /// outcome; logging and retries are the caller's.
     pub(crate) fn unlink(&self, rec: &FileArc) -> Unlink {
         let outcome = {
-            let window = lock(&rec.unlink_lock);
+            let window = lock(self.unlink_lock(rec));
             if !rec.begin_unlink() {
                 return Unlink::Skipped;
             }
