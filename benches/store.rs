@@ -8,7 +8,9 @@
 //! * W5 idle sweep: one expiry sweep with 1 000 000 live refs, none expired.
 //! * S1 store: one `store` of an existing file, against a plain `metadata()`;
 //!   empty metadata, so that it measures the store and not the caller's
-//!   string allocations.
+//!   string allocations. Twice: with the refs piling up for the whole
+//!   sample (`S1_store`), and with at most 1 024 live, the scope released
+//!   untimed in between (`S1_store_steady`).
 //!
 //! `QUICK=1 cargo bench --bench store` shortens every measurement. The tail
 //! latency, memory, release latency and deleter workloads are in
@@ -213,6 +215,34 @@ fn s1_case<I: Impl>(c: &mut Criterion, name: &str, imp: I, file: &std::path::Pat
     g.finish();
 }
 
+/// S1 in a steady state: at most `STEADY` refs live, the scope released
+/// (untimed) after every `STEADY` stores, so that the store's memory is
+/// reused as in a gateway that releases its messages, and growth (page
+/// faults on fresh heap, map resizes) is not part of the figure.
+fn s1_steady_case<I: Impl>(c: &mut Criterion, name: &str, imp: I, file: &std::path::Path) {
+    const STEADY: u64 = 1024;
+    let mut g = c.benchmark_group("S1_store_steady");
+    g.bench_function(BenchmarkId::from_parameter(name), |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(STEADY);
+                let start = Instant::now();
+                for _ in 0..n {
+                    black_box(imp.store_meta(file, MediaMeta::forget_only(), "s1"));
+                }
+                timed += start.elapsed();
+                imp.release_all("s1");
+                imp.settle();
+                left -= n;
+            }
+            timed
+        })
+    });
+    g.finish();
+}
+
 fn s1(c: &mut Criterion) {
     let dir = temp_dir("s1");
     let file = make_files(dir.path(), "s1-", 1).remove(0);
@@ -225,6 +255,10 @@ fn s1(c: &mut Criterion) {
     s1_case(c, "picoclaw-port", Picoclaw::new(), &file);
     s1_case(c, "moka", Moka::new(MAX_AGE), &file);
     s1_case(c, "dashmap-inline", DashInline::new(), &file);
+    s1_steady_case(c, "mediastore", Ours::new(), &file);
+    s1_steady_case(c, "picoclaw-port", Picoclaw::new(), &file);
+    s1_steady_case(c, "moka", Moka::new(MAX_AGE), &file);
+    s1_steady_case(c, "dashmap-inline", DashInline::new(), &file);
 }
 
 criterion_group! {

@@ -1354,4 +1354,31 @@ mod tests {
             assert_eq!((h >> SHARD_FIELD) & 0xFFFF, (r.as_u128() >> 112) as u64);
         }
     }
+
+    /// The scope index pads its id lists with the nil id, so a saved
+    /// registration naming it is refused, and nothing else changes.
+    #[test]
+    fn nil_id_is_refused_and_the_scope_still_releases_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.bin");
+        std::fs::write(&path, b"x").unwrap();
+        let store = MediaStore::builder()
+            .background_cleaner(false)
+            .build()
+            .unwrap();
+        let nil = MediaRef::from_uuid(uuid::Uuid::nil());
+        let err = store
+            .shared()
+            .store_as(&path, MediaMeta::forget_only(), "s", nil, None)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NilRef), "{err:?}");
+        assert!(store.resolve(&nil).is_err());
+        assert_eq!(store.stats().live_refs, 0);
+        let a = store.store(&path, MediaMeta::forget_only(), "s").unwrap();
+        let b = store.store(&path, MediaMeta::forget_only(), "s").unwrap();
+        assert_eq!(store.stats().scopes, 1);
+        assert_eq!(store.release_all("s"), 2);
+        assert!(store.resolve(&a).is_err() && store.resolve(&b).is_err());
+        assert!(path.exists(), "forget-only");
+    }
 }
