@@ -181,7 +181,7 @@ mod tests {
         assert!(size_of::<RefEntry>() <= 64, "{}", size_of::<RefEntry>());
         #[cfg(unix)]
         assert!(
-            size_of::<crate::file::FileRec>() <= 24,
+            size_of::<crate::file::FileRec>() <= 16,
             "{}",
             size_of::<crate::file::FileRec>()
         );

@@ -373,8 +373,9 @@ impl FileTable {
     /// only that window: a store that meets the record `DEAD` takes it to
     /// wait for the unlink to finish.
     pub(crate) fn unlink_lock(&self, rec: &FileArc) -> &Mutex<()> {
-        // Fibonacci hashing of the record's address: records are at least
-        // 24 bytes apart, and the top bits of the product spread them.
+        // Fibonacci hashing of the record's address: records are separate
+        // heap blocks (32 bytes or more), and the product's middle bits
+        // spread neighbouring addresses over the stripes.
         let h = (FileArc::addr(rec) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let i = (h >> 32) as usize & (self.unlink_locks.len() - 1);
         &self.unlink_locks[i]

@@ -113,7 +113,8 @@ impl std::fmt::Debug for ScopeName {
 /// See the module doc.
 pub(crate) struct ScopeIds(Box<[MediaRef]>);
 
-const PAD: MediaRef = MediaRef::from_uuid(uuid::Uuid::nil());
+/// The padding of a [`ScopeIds`]: the nil id, which `store` refuses.
+pub(crate) const PAD: MediaRef = MediaRef::from_uuid(uuid::Uuid::nil());
 
 impl ScopeIds {
     /// A list holding `id`, with room for a second one (most scopes hold

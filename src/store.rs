@@ -451,7 +451,7 @@ impl Shared {
         stored_at: Option<u64>,
     ) -> Result<MediaRef, StoreError> {
         let shared = self;
-        if id == MediaRef::from_uuid(uuid::Uuid::nil()) {
+        if id == crate::scope::PAD {
             // Minted ids are never nil (v4); a saved one could be. The scope
             // index pads with nil (see `crate::scope`).
             return Err(StoreError::NilRef);
