@@ -16,7 +16,7 @@ use std::path::Path;
 
 use crate::file::FileArc;
 use crate::files::FileTable;
-use crate::meta::{CleanupPolicy, MediaMeta, MediaMetaView, MetaEnds, PackedMeta};
+use crate::meta::{MediaMeta, MediaMetaView, MetaTags, PackedMeta};
 use crate::scope::ScopeName;
 use crate::sync::EntryArc;
 use crate::MediaRef;
@@ -39,9 +39,9 @@ pub(crate) struct RefEntry {
     pub(crate) stored_at: u64,
     /// The TTL lane holding this ref's slot.
     pub(crate) lane: u16,
-    pub(crate) policy: CleanupPolicy,
-    /// Where the metadata's first two parts end (see [`PackedMeta`]).
-    meta_ends: MetaEnds,
+    /// The metadata's policy, content type tag and part ends (see
+    /// [`PackedMeta`]).
+    tags: MetaTags,
     /// Fault injection only: the count was released early.
     #[cfg(loom)]
     count_taken: std::sync::atomic::AtomicBool,
@@ -57,15 +57,14 @@ impl RefEntry {
         meta: MediaMeta,
         file: FileArc,
     ) -> Self {
-        let (meta, meta_ends, policy) = PackedMeta::new(meta);
+        let (meta, tags) = PackedMeta::new(meta);
         Self {
             id,
             stored_at,
             scope,
             lane,
             meta,
-            meta_ends,
-            policy,
+            tags,
             file: Some(file),
             #[cfg(loom)]
             count_taken: std::sync::atomic::AtomicBool::new(false),
@@ -92,7 +91,7 @@ impl RefEntry {
     /// The metadata, as a lease lends it.
     #[inline]
     pub(crate) fn meta(&self) -> MediaMetaView<'_> {
-        self.meta.view(self.meta_ends, self.policy)
+        self.meta.view(self.tags)
     }
 
     /// The path (inline in the record: reading it touches the entry and the

@@ -5,8 +5,10 @@
 //!
 //! A ref keeps its metadata as a [`PackedMeta`]: the three strings back to
 //! back in one allocation, and where the first two end as two 16-bit
-//! numbers (20 bytes in the entry instead of three `String`s' 72, one heap
-//! block instead of three). Leases lend it out as a
+//! numbers (22 bytes in the entry with the policy and the content type tag,
+//! instead of three `String`s' 72, one heap block instead of three). A
+//! content type from a table of everyday ones ([`KNOWN_TYPES`]) is kept as
+//! a one-byte index and not copied into the text. Leases lend it out as a
 //! [`MediaMetaView`].
 
 /// What may happen to the file when its last ref goes away.
@@ -145,40 +147,111 @@ impl From<MediaMetaView<'_>> for MediaMeta {
     }
 }
 
-/// Metadata text as a ref keeps it: see the module doc. The policy and the
-/// two part ends ([`MetaEnds`]) sit in the entry next to its other small
-/// fields, where they cost no padding; the text is one pointer and length.
+/// Metadata text as a ref keeps it: see the module doc. The policy, the
+/// content type's index in [`KNOWN_TYPES`] and the two part ends
+/// ([`MetaTags`]) sit in the entry next to its other small fields, where
+/// they cost no padding; the text is one pointer and length.
 pub(crate) struct PackedMeta {
-    /// filename, content type and source back to back; for parts too long
-    /// for 16-bit ends, prefixed with both ends as 20 decimal digits each
-    /// (see [`MetaEnds::LONG`]).
+    /// filename, content type (unless it is a known one) and source back to
+    /// back; for parts too long for 16-bit ends, prefixed with both ends as
+    /// 20 decimal digits each (see [`MetaTags::LONG`]).
     text: Box<str>,
 }
 
-/// Where the filename and the content type end in a [`PackedMeta`]'s text.
-#[derive(Clone, Copy)]
-pub(crate) struct MetaEnds([u16; 2]);
+/// Content types that chat platforms and gateways use every day, kept by a
+/// ref as a one-byte index into this table instead of as text (a ref's
+/// metadata view hands out the table's string, which is byte for byte what
+/// was stored). Matching is exact: `Image/JPEG` is kept as text. At most
+/// 255 entries (index 0 means "in the text").
+const KNOWN_TYPES: [&str; 40] = [
+    "application/octet-stream",
+    "application/pdf",
+    "application/json",
+    "application/zip",
+    "application/gzip",
+    "application/x-tar",
+    "application/x-7z-compressed",
+    "application/vnd.rar",
+    "application/msword",
+    "application/vnd.ms-excel",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/x-tgsticker",
+    "text/plain",
+    "text/markdown",
+    "text/csv",
+    "text/html",
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/heic",
+    "image/bmp",
+    "image/tiff",
+    "image/svg+xml",
+    "audio/ogg",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/aac",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/webm",
+    "audio/flac",
+    "audio/opus",
+    "video/mp4",
+    "video/webm",
+    "video/quicktime",
+    "video/x-matroska",
+];
 
-impl MetaEnds {
+/// The index a content type is kept under: 1 + its place in
+/// [`KNOWN_TYPES`], or 0 for a type kept as text.
+fn known_type(content_type: &str) -> u8 {
+    // A linear scan of 40 short strings; comparisons stop at the first
+    // differing length or byte, so this costs a few dozen compares on a
+    // store, never a lookup structure.
+    KNOWN_TYPES
+        .iter()
+        .position(|k| *k == content_type)
+        .and_then(|i| u8::try_from(i + 1).ok())
+        .unwrap_or(0)
+}
+
+/// The small part of a ref's metadata, stored in the entry: the cleanup
+/// policy, the known content type (0: in the text) and where the filename
+/// and the content type end in a [`PackedMeta`]'s text.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(crate) struct MetaTags {
+    policy: CleanupPolicy,
+    known: u8,
+    ends: [u16; 2],
+}
+
+impl MetaTags {
     /// The ends did not fit in 16 bits (a filename and content type of more
     /// than 64 KiB together: never from a chat platform, kept so that no
     /// input makes `store` fail or panic). The text then starts with both
     /// ends in decimal; that prefix is read only by such a ref's views.
-    const LONG: Self = Self([u16::MAX; 2]);
+    const LONG: [u16; 2] = [u16::MAX; 2];
     /// Length of each decimal end in a long text's prefix.
     const DIGITS: usize = 20;
 }
 
 impl PackedMeta {
-    /// Packs `meta`: one allocation (none when all three strings are
-    /// empty).
-    pub(crate) fn new(meta: MediaMeta) -> (Self, MetaEnds, CleanupPolicy) {
+    /// Packs `meta`: one allocation (none when the filename, the source and
+    /// any unknown content type are all empty).
+    pub(crate) fn new(meta: MediaMeta) -> (Self, MetaTags) {
         let MediaMeta {
             filename,
             content_type,
             source,
-            cleanup_policy,
+            cleanup_policy: policy,
         } = meta;
+        let known = known_type(&content_type);
+        let content_type = if known == 0 { &*content_type } else { "" };
         let a = filename.len();
         let b = a + content_type.len();
         match (u16::try_from(a), u16::try_from(b)) {
@@ -187,24 +260,40 @@ impl PackedMeta {
                 // than allocating a fourth one.
                 let mut all = filename;
                 all.reserve_exact(content_type.len() + source.len());
-                all.push_str(&content_type);
+                all.push_str(content_type);
                 all.push_str(&source);
                 let text = all.into_boxed_str();
-                (Self { text }, MetaEnds([ea, eb]), cleanup_policy)
+                let ends = [ea, eb];
+                (
+                    Self { text },
+                    MetaTags {
+                        policy,
+                        known,
+                        ends,
+                    },
+                )
             }
             _ => {
                 let text = format!("{a:020}{b:020}{filename}{content_type}{source}");
                 let text = text.into_boxed_str();
-                (Self { text }, MetaEnds::LONG, cleanup_policy)
+                let ends = MetaTags::LONG;
+                (
+                    Self { text },
+                    MetaTags {
+                        policy,
+                        known,
+                        ends,
+                    },
+                )
             }
         }
     }
 
     /// The view a lease hands out.
     #[inline]
-    pub(crate) fn view(&self, ends: MetaEnds, cleanup_policy: CleanupPolicy) -> MediaMetaView<'_> {
-        let (all, a, b) = if ends.0 == MetaEnds::LONG.0 {
-            let d = MetaEnds::DIGITS;
+    pub(crate) fn view(&self, tags: MetaTags) -> MediaMetaView<'_> {
+        let (all, a, b) = if tags.ends == MetaTags::LONG {
+            let d = MetaTags::DIGITS;
             let end = |r: std::ops::Range<usize>| {
                 self.text
                     .get(r)
@@ -214,16 +303,20 @@ impl PackedMeta {
             let (a, b) = (end(0..d), end(d..2 * d));
             (self.text.get(2 * d..).unwrap_or(""), a, b)
         } else {
-            (&*self.text, usize::from(ends.0[0]), usize::from(ends.0[1]))
+            let [a, b] = tags.ends;
+            (&*self.text, usize::from(a), usize::from(b))
         };
+        let known = usize::from(tags.known)
+            .checked_sub(1)
+            .and_then(|i| KNOWN_TYPES.get(i));
         // The ends were taken at `String` boundaries of the parts, so they
         // are char boundaries of `all`; `get` keeps this free of panics
         // regardless.
         MediaMetaView {
             filename: all.get(..a).unwrap_or(""),
-            content_type: all.get(a..b).unwrap_or(""),
+            content_type: known.map_or_else(|| all.get(a..b).unwrap_or(""), |k| *k),
             source: all.get(b..).unwrap_or(""),
-            cleanup_policy,
+            cleanup_policy: tags.policy,
         }
     }
 }
@@ -252,8 +345,8 @@ mod tests {
                 source: s.into(),
                 cleanup_policy: p,
             };
-            let (packed, ends, policy) = PackedMeta::new(meta.clone());
-            let v = packed.view(ends, policy);
+            let (packed, tags) = PackedMeta::new(meta.clone());
+            let v = packed.view(tags);
             assert_eq!((v.filename, v.content_type, v.source), (f, c, s));
             assert_eq!(v.cleanup_policy, p);
             assert_eq!(v, meta);
@@ -278,15 +371,48 @@ mod tests {
                 source: s,
                 cleanup_policy: CleanupPolicy::ForgetOnly,
             };
-            let (packed, ends, policy) = PackedMeta::new(meta.clone());
-            assert_eq!(packed.view(ends, policy), meta);
+            let (packed, tags) = PackedMeta::new(meta.clone());
+            assert_eq!(packed.view(tags), meta);
+        }
+    }
+
+    #[test]
+    fn known_content_types_are_tagged_not_copied_and_read_back_exactly() {
+        let long = "x".repeat(70_000);
+        let cases = [
+            ("photo.jpg", "image/jpeg", "telegram", true),
+            ("", "application/octet-stream", "", true),
+            (long.as_str(), "audio/ogg", "voice", true),
+            ("a.jpg", "Image/JPEG", "s", false),
+            ("a.jpg", "image/jpeg ", "s", false),
+            ("a.bin", "application/x-custom", "s", false),
+            ("a.bin", "", "s", false),
+        ];
+        for (f, c, s, tagged) in cases {
+            let meta = MediaMeta {
+                filename: f.into(),
+                content_type: c.into(),
+                source: s.into(),
+                cleanup_policy: CleanupPolicy::DeleteOnCleanup,
+            };
+            let (packed, tags) = PackedMeta::new(meta.clone());
+            assert_eq!(tags.known != 0, tagged, "{c:?}");
+            if !c.is_empty() {
+                assert_eq!(packed.text.contains(c), !tagged, "{c:?}");
+            }
+            assert_eq!(packed.view(tags), meta);
+        }
+        // Every table entry round-trips to itself, and the table fits a byte.
+        assert!(KNOWN_TYPES.len() < 255);
+        for (i, k) in KNOWN_TYPES.iter().enumerate() {
+            assert_eq!(usize::from(known_type(k)), i + 1, "{k} listed twice");
         }
     }
 
     #[test]
     fn packed_meta_is_smaller_than_three_strings() {
         assert_eq!(std::mem::size_of::<PackedMeta>(), 16);
-        assert_eq!(std::mem::size_of::<MetaEnds>(), 4);
+        assert_eq!(std::mem::size_of::<MetaTags>(), 6);
         assert!(std::mem::size_of::<PackedMeta>() < std::mem::size_of::<MediaMeta>());
     }
 }
