@@ -149,7 +149,10 @@ impl ScopeIds {
     }
 
     /// Keeps the ids for which `keep` is true, in order; the freed tail
-    /// becomes padding. The slice keeps its size.
+    /// becomes padding. A slice left at most a quarter full shrinks to twice
+    /// the next power of two of what is left (at least 2), so a big scope
+    /// that expiry has mostly emptied gives its memory back, and pushes
+    /// after a shrink have half the slice free before it doubles again.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&MediaRef) -> bool) {
         let n = self.len();
         let mut w = 0;
@@ -160,6 +163,12 @@ impl ScopeIds {
             }
         }
         self.0[w..n].fill(PAD);
+        let size = self.0.len();
+        if size > 2 && w <= size / 4 {
+            let mut v = std::mem::take(&mut self.0).into_vec();
+            v.truncate((w.next_power_of_two() * 2).max(2));
+            self.0 = v.into_boxed_slice();
+        }
     }
 }
 
@@ -197,12 +206,41 @@ mod tests {
         let got: Vec<u128> = (&ids).into_iter().map(|r| r.as_u128()).collect();
         assert_eq!(got, vec![1, 2, 4, 5, 7, 8]);
         assert_eq!(ids.len(), 6);
+        assert_eq!(ids.0.len(), 16, "more than a quarter full: kept");
         ids.push(id(10));
         assert_eq!(ids.len(), 7);
         assert!(!ids.is_empty());
         ids.retain(|_| false);
         assert!(ids.is_empty());
         assert_eq!(ids.len(), 0);
+        assert_eq!(ids.0.len(), 2, "an emptied list shrinks to the minimum");
+    }
+
+    #[test]
+    fn a_mostly_emptied_list_shrinks_and_keeps_its_ids() {
+        let mut ids = ScopeIds::one(id(1));
+        for n in 2..=1000 {
+            ids.push(id(n));
+        }
+        assert_eq!(ids.0.len(), 1024);
+        // 1 000 -> 250 ids (a quarter of 1 024 is 256): 512 slots.
+        ids.retain(|r| r.as_u128() % 4 == 0);
+        assert_eq!(ids.len(), 250);
+        assert_eq!(ids.0.len(), 512);
+        // 250 -> 50 (multiples of 20): 50 <= 128, so 128 slots.
+        ids.retain(|r| r.as_u128() % 20 == 0);
+        assert_eq!(ids.0.len(), 128);
+        let got: Vec<u128> = (&ids).into_iter().map(|r| r.as_u128()).collect();
+        assert_eq!(got, (1..=50).map(|k| k * 20).collect::<Vec<_>>());
+        // 50 -> 3: 8 slots; the padding is still a suffix, so pushes work.
+        ids.retain(|r| r.as_u128() <= 60);
+        assert_eq!((ids.len(), ids.0.len()), (3, 8));
+        for n in 2000..2006 {
+            ids.push(id(n));
+        }
+        assert_eq!((ids.len(), ids.0.len()), (9, 16));
+        let got: Vec<u128> = (&ids).into_iter().map(|r| r.as_u128()).collect();
+        assert_eq!(got, vec![20, 40, 60, 2000, 2001, 2002, 2003, 2004, 2005]);
     }
 
     #[test]
