@@ -50,7 +50,11 @@ pub enum CleanupPolicy {
 pub struct MediaMeta {
     /// The file's display name (for uploads), e.g. `photo.jpg`.
     pub filename: String,
-    /// Its MIME type, e.g. `image/jpeg`.
+    /// Its MIME type, e.g. `image/jpeg`. About forty everyday types
+    /// (`image/jpeg`, `image/png`, `audio/ogg`, `video/mp4`,
+    /// `application/pdf`, `application/octet-stream`, the Office formats...)
+    /// cost a stored ref one byte instead of their text; the exact string
+    /// comes back either way.
     pub content_type: String,
     /// Where it came from, free text: `telegram`, `tool:send_file`...
     pub source: String,

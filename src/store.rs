@@ -608,7 +608,9 @@ impl MediaStore {
     }
 
     /// Expires every ref stored strictly more than `max_age` ago and returns
-    /// how many; once it returns, none of them resolves. Costs time in
+    /// how many; once it returns, none of them resolves. Refs stored within
+    /// 1 ms of each other may share the latest of their times, so a ref can
+    /// be up to 1 ms late to expire, never early. Costs time in
     /// proportion to the refs it expires, not to the refs alive. Files go to
     /// the deleter thread as for [`MediaStore::release_all`]. Works whether
     /// or not the background cleaner is enabled.
