@@ -45,7 +45,9 @@ const POP_BATCH: usize = 512;
 const MIN_GARBAGE: usize = 1024;
 /// Longest span of store times one run may cover, in clock nanoseconds: the
 /// most a ref's expiry can be delayed by sharing its run's time. Far below
-/// any sweep interval, so no caller can see the delay.
+/// the background cleaner's sweep interval, which hides it; a caller that
+/// runs `clean_expired` itself on a real clock can see it (documented
+/// there).
 pub(crate) const GRAIN: u64 = 1_000_000;
 
 /// Consecutive slots of a lane that share one expiry time.
