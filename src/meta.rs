@@ -174,7 +174,7 @@ macro_rules! known_types {
         /// kept by a ref as a one-byte index into this table instead of as
         /// text (a ref's metadata view hands out the table's string, which
         /// is byte for byte what was stored). Matching is exact:
-        /// `Image/JPEG` is kept as text. At most 255 entries (index 0
+        /// `Image/JPEG` is kept as text. At most 254 entries (index 0
         /// means "in the text").
         const KNOWN_TYPES: &[&str] = &[$($ty),+];
         // Index 0 is "not in the table", so at most 254 types fit a byte.
