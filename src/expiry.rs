@@ -48,7 +48,7 @@ const MIN_GARBAGE: usize = 1024;
 /// the background cleaner's sweep interval, which hides it; a caller that
 /// runs `clean_expired` itself on a real clock can see it (documented
 /// there).
-pub(crate) const GRAIN: u64 = 1_000_000;
+const GRAIN: u64 = 1_000_000;
 
 /// Consecutive slots of a lane that share one expiry time.
 #[derive(Clone, Copy, Debug)]

@@ -19,9 +19,13 @@
 //! * No file I/O happens under a map lock. The only I/O under any lock is
 //!   the unlink, under the record's unlink lock: one of a few striped
 //!   mutexes ([`FileTable::unlink_lock`]; a record has no lock of its own,
-//!   which keeps it at 16 bytes plus its path). Nothing else is locked
-//!   while an unlink lock is held, so sharing a stripe only makes a store
-//!   that waits out one unlink sometimes wait out another as well.
+//!   which keeps it at 16 bytes plus its path). While one is held, the
+//!   only other lock taken is a leaf inside the unlink itself (the managed
+//!   roots' cached folder handle; the in-memory file system's table under
+//!   loom), which is never held while waiting for anything else; no map
+//!   lock and no second stripe. So no lock cycle can form, and sharing a
+//!   stripe only makes a store that waits out one unlink sometimes wait
+//!   out another as well.
 //! * A due deletion goes to the deleter thread while one runs; once the
 //!   store is closed it is carried out by the thread that made it due.
 //! * A failed unlink leaves the record due (see [`crate::file`], step 6) and
