@@ -11,6 +11,10 @@
 //! cargo build --release --example churn_loop
 //! perf stat -e cycles:u target/release/examples/churn_loop
 //! ```
+//!
+//! Where `perf` cannot count cycles (some virtual machines), count
+//! instructions instead: `N=30000 valgrind --tool=callgrind
+//! target/release/examples/churn_loop`.
 
 use std::time::Instant;
 
