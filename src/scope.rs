@@ -139,10 +139,15 @@ impl ScopeIds {
         debug_assert!(id != PAD, "the nil id is never a ref");
         let n = self.len();
         if n == self.0.len() {
-            let mut v = std::mem::take(&mut self.0).into_vec();
-            // `resize` reserves exactly what is missing here (the Vec is
-            // full), so the boxed slice below takes the buffer as it is.
-            v.resize((n * 2).max(2), PAD);
+            // A fresh block and a copy rather than growing in place: glibc's
+            // `realloc` takes the arena lock, `malloc` and `free` of small
+            // blocks go through the thread's cache without it (the churn
+            // loop's 8-ref scopes grow twice each: 95 -> 40 instructions per
+            // store, callgrind). Exact size, so the boxed slice keeps it.
+            let size = (n * 2).max(2);
+            let mut v = Vec::with_capacity(size);
+            v.extend_from_slice(&self.0);
+            v.resize(size, PAD);
             self.0 = v.into_boxed_slice();
         }
         self.0[n] = id;
