@@ -5,7 +5,8 @@
 //!   the caller sees it (median of repeated runs).
 //! * W4 resolve latency during expiry: 200 000 expired refs with files and
 //!   1 000 fresh ones; one thread expires (and the files get deleted), one
-//!   thread resolves fresh refs; p50 / p99 / p99.9 / max.
+//!   thread resolves fresh refs; p50 / p99 / p99.9 / max. A last row
+//!   measures the machine's floor the same way, with no store at all.
 //! * W6 memory: heap bytes per live ref (a counting global allocator).
 //! * D1 deleter throughput: files/s through the deleter thread against a
 //!   plain `remove_file` loop on the same number of files.
@@ -119,6 +120,41 @@ struct Tail {
     resolves: usize,
     misses: usize,
     sweep_ms: f64,
+}
+
+/// The machine's own floor for W4, measured the same way (timer around
+/// each sample, the same recorder): each sample is six reads at random
+/// places in 4 MiB of already-touched memory, about the cache lines a
+/// resolve reads, with no store and no other thread running. Where this
+/// row's p99.9 is high, the machine (not an implementation) sets W4's tail:
+/// on some hosts a few random reads now and then find the caches and TLB
+/// cold (seen here: 0.2-0.4 us on one day, 2.6 us on another).
+fn w4_floor(samples: usize) -> Tail {
+    let mem = vec![1u64; 512 * 1024];
+    let mut lat: Vec<u32> = Vec::with_capacity(1 << 24);
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut acc = 0u64;
+    for _ in 0..samples {
+        let t = Instant::now();
+        for _ in 0..6 {
+            acc = acc.wrapping_add(mem[rng.below(mem.len())]);
+        }
+        let dt = t.elapsed().as_nanos().min(u32::MAX as u128) as u32;
+        if lat.len() < lat.capacity() {
+            lat.push(dt);
+        }
+    }
+    black_box(acc);
+    lat.sort_unstable();
+    Tail {
+        p50: pct(&lat, 0.5),
+        p99: pct(&lat, 0.99),
+        p999: pct(&lat, 0.999),
+        max: *lat.last().unwrap(),
+        resolves: lat.len(),
+        misses: 0,
+        sweep_ms: 0.0,
+    }
 }
 
 /// `expire_setup` makes the first batch of refs expired (clock or sleep).
@@ -389,6 +425,7 @@ fn main() {
                 })
             }),
         ];
+        let floor = w4_floor(if quick { 2_000_000 } else { 10_000_000 });
         for (name, t) in &rows {
             println!(
                 "| {name} | {} | {} | {} | {} | {} | {} | {:.0} ms |",
@@ -401,6 +438,14 @@ fn main() {
                 t.sweep_ms
             );
         }
+        println!(
+            "| machine floor: 6 random reads in 4 MiB, no store | {} | {} | {} | {} | {} | — | — |",
+            fmt_ns(floor.p50 as f64),
+            fmt_ns(floor.p99 as f64),
+            fmt_ns(floor.p999 as f64),
+            fmt_ns(floor.max as f64),
+            floor.resolves,
+        );
     }
     // W6 and scaling share one pool of files.
     let n = if quick { 100_000 } else { 1_000_000 };
