@@ -12,7 +12,7 @@
 //!   plain `remove_file` loop on the same number of files.
 //! * Scaling: resolve and idle-sweep cost at 1 k, 100 k and 1 M live refs.
 //!
-//! `cargo bench --bench tail` (full: about 3 minutes) or
+//! `cargo bench --bench tail` (full: about 4 minutes) or
 //! `QUICK=1 cargo bench --bench tail` (smaller sizes, under a minute).
 //! Criterion's own flags (`--bench`, filters) are accepted and ignored.
 
