@@ -128,7 +128,9 @@ struct Tail {
 /// resolve reads, with no store and no other thread running. Where this
 /// row's p99.9 is high, the machine (not an implementation) sets W4's tail:
 /// on some hosts a few random reads now and then find the caches and TLB
-/// cold (seen here: 0.2-0.4 us on one day, 2.6 us on another).
+/// cold (seen here: this row's p99.9 at 2.0-2.6 us on a host where every
+/// implementation's W4 p99.9 was 2.3-3.2 us, after an earlier host had
+/// given the store 170-420 ns).
 fn w4_floor(samples: usize) -> Tail {
     let mem = vec![1u64; 512 * 1024];
     let mut lat: Vec<u32> = Vec::with_capacity(1 << 24);
