@@ -122,6 +122,22 @@ struct Tail {
     sweep_ms: f64,
 }
 
+impl Tail {
+    /// Percentiles of the latency samples (ns), the same way for every row.
+    fn from_samples(mut lat: Vec<u32>, misses: usize, sweep_ms: f64) -> Self {
+        lat.sort_unstable();
+        Tail {
+            p50: pct(&lat, 0.5),
+            p99: pct(&lat, 0.99),
+            p999: pct(&lat, 0.999),
+            max: *lat.last().unwrap(),
+            resolves: lat.len(),
+            misses,
+            sweep_ms,
+        }
+    }
+}
+
 /// The machine's own floor for W4, measured the same way (timer around
 /// each sample, the same recorder): each sample is six reads at random
 /// places in 4 MiB of already-touched memory, about the cache lines a
@@ -147,16 +163,7 @@ fn w4_floor(samples: usize) -> Tail {
         }
     }
     black_box(acc);
-    lat.sort_unstable();
-    Tail {
-        p50: pct(&lat, 0.5),
-        p99: pct(&lat, 0.99),
-        p999: pct(&lat, 0.999),
-        max: *lat.last().unwrap(),
-        resolves: lat.len(),
-        misses: 0,
-        sweep_ms: 0.0,
-    }
+    Tail::from_samples(lat, 0, 0.0)
 }
 
 /// `expire_setup` makes the first batch of refs expired (clock or sleep).
@@ -215,16 +222,7 @@ fn w4<I: Impl>(
         old.iter().all(|p| !p.exists()),
         "{name}: expired files left"
     );
-    lat.sort_unstable();
-    Tail {
-        p50: pct(&lat, 0.5),
-        p99: pct(&lat, 0.99),
-        p999: pct(&lat, 0.999),
-        max: *lat.last().unwrap(),
-        resolves: lat.len(),
-        misses,
-        sweep_ms: took.as_secs_f64() * 1e3,
-    }
+    Tail::from_samples(lat, misses, took.as_secs_f64() * 1e3)
 }
 
 // ---- W6 ---------------------------------------------------------------------------------------
