@@ -123,6 +123,18 @@ struct Tail {
 }
 
 impl Tail {
+    /// The table cells every W4 row shares: p50, p99, p99.9, max, samples.
+    fn latency_cells(&self) -> String {
+        format!(
+            "{} | {} | {} | {} | {}",
+            fmt_ns(self.p50 as f64),
+            fmt_ns(self.p99 as f64),
+            fmt_ns(self.p999 as f64),
+            fmt_ns(self.max as f64),
+            self.resolves
+        )
+    }
+
     /// Percentiles of the latency samples (ns), the same way for every row.
     fn from_samples(mut lat: Vec<u32>, misses: usize, sweep_ms: f64) -> Self {
         lat.sort_unstable();
@@ -428,23 +440,15 @@ fn main() {
         let floor = w4_floor(if quick { 2_000_000 } else { 10_000_000 });
         for (name, t) in &rows {
             println!(
-                "| {name} | {} | {} | {} | {} | {} | {} | {:.0} ms |",
-                fmt_ns(t.p50 as f64),
-                fmt_ns(t.p99 as f64),
-                fmt_ns(t.p999 as f64),
-                fmt_ns(t.max as f64),
-                t.resolves,
+                "| {name} | {} | {} | {:.0} ms |",
+                t.latency_cells(),
                 t.misses,
                 t.sweep_ms
             );
         }
         println!(
-            "| machine floor: 6 random reads in 4 MiB, no store | {} | {} | {} | {} | {} | — | — |",
-            fmt_ns(floor.p50 as f64),
-            fmt_ns(floor.p99 as f64),
-            fmt_ns(floor.p999 as f64),
-            fmt_ns(floor.max as f64),
-            floor.resolves,
+            "| machine floor: 6 random reads in 4 MiB, no store | {} | — | — |",
+            floor.latency_cells()
         );
     }
     // W6 and scaling share one pool of files.
