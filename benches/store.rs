@@ -10,7 +10,9 @@
 //!   empty metadata, so that it measures the store and not the caller's
 //!   string allocations. Twice: with the refs piling up for the whole
 //!   sample (`S1_store`), and with at most 1 024 live, the scope released
-//!   untimed in between (`S1_store_steady`).
+//!   untimed in between (`S1_store_steady`). A `store-floor` row in each
+//!   does only what any store must: `metadata()`, a random id and one
+//!   sharded-map insert.
 //!
 //! `QUICK=1 cargo bench --bench store` shortens every measurement. The tail
 //! latency, memory, release latency and deleter workloads are in
@@ -25,7 +27,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use dashmap::DashMap;
 use mediastore::{CleanupPolicy, MediaMeta};
+use uuid::Uuid;
 
 fn config() -> Criterion {
     let c = Criterion::default().sample_size(if quick() { 10 } else { 20 });
@@ -198,28 +202,29 @@ fn w5(c: &mut Criterion) {
 
 // ---- S1 -------------------------------------------------------------------------------------
 
-fn s1_case<I: Impl>(c: &mut Criterion, name: &str, imp: I, file: &std::path::Path) {
+/// Times `store` with the refs piling up for the whole sample; `reset`
+/// (untimed) empties the implementation afterwards.
+fn s1_case(c: &mut Criterion, name: &str, store: impl Fn(), reset: impl Fn()) {
     let mut g = c.benchmark_group("S1_store");
     g.bench_function(BenchmarkId::from_parameter(name), |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
             for _ in 0..iters {
-                black_box(imp.store_meta(file, MediaMeta::forget_only(), "s1"));
+                store();
             }
             let elapsed = start.elapsed();
-            imp.release_all("s1");
-            imp.settle();
+            reset();
             elapsed
         })
     });
     g.finish();
 }
 
-/// S1 in a steady state: at most `STEADY` refs live, the scope released
-/// (untimed) after every `STEADY` stores, so that the store's memory is
-/// reused as in a gateway that releases its messages, and growth (page
-/// faults on fresh heap, map resizes) is not part of the figure.
-fn s1_steady_case<I: Impl>(c: &mut Criterion, name: &str, imp: I, file: &std::path::Path) {
+/// S1 in a steady state: at most `STEADY` refs live, `reset` run (untimed)
+/// after every `STEADY` stores, so that the store's memory is reused as in
+/// a gateway that releases its messages, and growth (page faults on fresh
+/// heap, map resizes) is not part of the figure.
+fn s1_steady_case(c: &mut Criterion, name: &str, store: impl Fn(), reset: impl Fn()) {
     const STEADY: u64 = 1024;
     let mut g = c.benchmark_group("S1_store_steady");
     g.bench_function(BenchmarkId::from_parameter(name), |b| {
@@ -230,17 +235,53 @@ fn s1_steady_case<I: Impl>(c: &mut Criterion, name: &str, imp: I, file: &std::pa
                 let n = left.min(STEADY);
                 let start = Instant::now();
                 for _ in 0..n {
-                    black_box(imp.store_meta(file, MediaMeta::forget_only(), "s1"));
+                    store();
                 }
                 timed += start.elapsed();
-                imp.release_all("s1");
-                imp.settle();
+                reset();
                 left -= n;
             }
             timed
         })
     });
     g.finish();
+}
+
+/// One S1 row for one implementation: forget-only stores of `file`, with
+/// empty metadata, into one scope, released between samples.
+fn s1_row<I: Impl>(c: &mut Criterion, name: &str, imp: I, file: &std::path::Path, steady: bool) {
+    let store = || {
+        black_box(imp.store_meta(file, MediaMeta::forget_only(), "s1"));
+    };
+    let reset = || {
+        imp.release_all("s1");
+        imp.settle();
+    };
+    if steady {
+        s1_steady_case(c, name, store, reset);
+    } else {
+        s1_case(c, name, store, reset);
+    }
+}
+
+/// The "store-floor" row: the least any store that hands out refs can do
+/// per call — one `metadata()`, one random id, one insert into a sharded
+/// map — with no scope, no path count, no expiry and no metadata. What it
+/// reaches against `plain-metadata` bounds what S1 can show on this machine.
+fn s1_floor_row(c: &mut Criterion, file: &std::path::Path, steady: bool) {
+    // foldhash, as fast as the store's own hashing: a floor should not pay
+    // for SipHash.
+    let refs: DashMap<Uuid, (), foldhash::fast::RandomState> = DashMap::default();
+    let store = || {
+        black_box(std::fs::metadata(file).unwrap());
+        refs.insert(Uuid::new_v4(), ());
+    };
+    let reset = || refs.clear();
+    if steady {
+        s1_steady_case(c, "store-floor", store, reset);
+    } else {
+        s1_case(c, "store-floor", store, reset);
+    }
 }
 
 fn s1(c: &mut Criterion) {
@@ -251,14 +292,15 @@ fn s1(c: &mut Criterion) {
         b.iter(|| black_box(std::fs::metadata(&file).unwrap()))
     });
     g.finish();
-    s1_case(c, "mediastore", Ours::new(), &file);
-    s1_case(c, "picoclaw-port", Picoclaw::new(), &file);
-    s1_case(c, "moka", Moka::new(MAX_AGE), &file);
-    s1_case(c, "dashmap-inline", DashInline::new(), &file);
-    s1_steady_case(c, "mediastore", Ours::new(), &file);
-    s1_steady_case(c, "picoclaw-port", Picoclaw::new(), &file);
-    s1_steady_case(c, "moka", Moka::new(MAX_AGE), &file);
-    s1_steady_case(c, "dashmap-inline", DashInline::new(), &file);
+    // Every implementation's piling-up row, then every steady row, each on
+    // a fresh instance.
+    for steady in [false, true] {
+        s1_row(c, "mediastore", Ours::new(), &file, steady);
+        s1_row(c, "picoclaw-port", Picoclaw::new(), &file, steady);
+        s1_row(c, "moka", Moka::new(MAX_AGE), &file, steady);
+        s1_row(c, "dashmap-inline", DashInline::new(), &file, steady);
+        s1_floor_row(c, &file, steady);
+    }
 }
 
 criterion_group! {
