@@ -202,37 +202,25 @@ fn w5(c: &mut Criterion) {
 
 // ---- S1 -------------------------------------------------------------------------------------
 
-/// Times `store` with the refs piling up for the whole sample; `reset`
-/// (untimed) empties the implementation afterwards.
-fn s1_case(c: &mut Criterion, name: &str, store: impl Fn(), reset: impl Fn()) {
-    let mut g = c.benchmark_group("S1_store");
-    g.bench_function(BenchmarkId::from_parameter(name), |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                store();
-            }
-            let elapsed = start.elapsed();
-            reset();
-            elapsed
-        })
-    });
-    g.finish();
-}
-
-/// S1 in a steady state: at most `STEADY` refs live, `reset` run (untimed)
-/// after every `STEADY` stores, so that the store's memory is reused as in
-/// a gateway that releases its messages, and growth (page faults on fresh
-/// heap, map resizes) is not part of the figure.
-fn s1_steady_case(c: &mut Criterion, name: &str, store: impl Fn(), reset: impl Fn()) {
-    const STEADY: u64 = 1024;
-    let mut g = c.benchmark_group("S1_store_steady");
+/// One S1 row: times `store`, running `reset` (untimed) after every `batch`
+/// stores and at the end of each sample. With `PILING` the refs pile up for
+/// the whole sample (group `S1_store`); with `STEADY` at most 1 024 are
+/// live, so that the store's memory is reused as in a gateway that releases
+/// its messages, and growth (page faults on fresh heap, map resizes) is not
+/// part of the figure (group `S1_store_steady`).
+fn s1_case(c: &mut Criterion, name: &str, batch: u64, store: impl Fn(), reset: impl Fn()) {
+    let group = if batch == PILING {
+        "S1_store"
+    } else {
+        "S1_store_steady"
+    };
+    let mut g = c.benchmark_group(group);
     g.bench_function(BenchmarkId::from_parameter(name), |b| {
         b.iter_custom(|iters| {
             let mut timed = Duration::ZERO;
             let mut left = iters;
             while left > 0 {
-                let n = left.min(STEADY);
+                let n = left.min(batch);
                 let start = Instant::now();
                 for _ in 0..n {
                     store();
@@ -247,9 +235,12 @@ fn s1_steady_case(c: &mut Criterion, name: &str, store: impl Fn(), reset: impl F
     g.finish();
 }
 
+const PILING: u64 = u64::MAX;
+const STEADY: u64 = 1024;
+
 /// One S1 row for one implementation: forget-only stores of `file`, with
-/// empty metadata, into one scope, released between samples.
-fn s1_row<I: Impl>(c: &mut Criterion, name: &str, imp: I, file: &std::path::Path, steady: bool) {
+/// empty metadata, into one scope, released between batches.
+fn s1_row<I: Impl>(c: &mut Criterion, name: &str, imp: I, file: &std::path::Path, batch: u64) {
     let store = || {
         black_box(imp.store_meta(file, MediaMeta::forget_only(), "s1"));
     };
@@ -257,18 +248,14 @@ fn s1_row<I: Impl>(c: &mut Criterion, name: &str, imp: I, file: &std::path::Path
         imp.release_all("s1");
         imp.settle();
     };
-    if steady {
-        s1_steady_case(c, name, store, reset);
-    } else {
-        s1_case(c, name, store, reset);
-    }
+    s1_case(c, name, batch, store, reset);
 }
 
 /// The "store-floor" row: the least any store that hands out refs can do
 /// per call — one `metadata()`, one random id, one insert into a sharded
 /// map — with no scope, no path count, no expiry and no metadata. What it
 /// reaches against `plain-metadata` bounds what S1 can show on this machine.
-fn s1_floor_row(c: &mut Criterion, file: &std::path::Path, steady: bool) {
+fn s1_floor_row(c: &mut Criterion, file: &std::path::Path, batch: u64) {
     // foldhash, as fast as the store's own hashing: a floor should not pay
     // for SipHash.
     let refs: DashMap<Uuid, (), foldhash::fast::RandomState> = DashMap::default();
@@ -276,12 +263,7 @@ fn s1_floor_row(c: &mut Criterion, file: &std::path::Path, steady: bool) {
         black_box(std::fs::metadata(file).unwrap());
         refs.insert(Uuid::new_v4(), ());
     };
-    let reset = || refs.clear();
-    if steady {
-        s1_steady_case(c, "store-floor", store, reset);
-    } else {
-        s1_case(c, "store-floor", store, reset);
-    }
+    s1_case(c, "store-floor", batch, store, || refs.clear());
 }
 
 fn s1(c: &mut Criterion) {
@@ -294,12 +276,12 @@ fn s1(c: &mut Criterion) {
     g.finish();
     // Every implementation's piling-up row, then every steady row, each on
     // a fresh instance.
-    for steady in [false, true] {
-        s1_row(c, "mediastore", Ours::new(), &file, steady);
-        s1_row(c, "picoclaw-port", Picoclaw::new(), &file, steady);
-        s1_row(c, "moka", Moka::new(MAX_AGE), &file, steady);
-        s1_row(c, "dashmap-inline", DashInline::new(), &file, steady);
-        s1_floor_row(c, &file, steady);
+    for batch in [PILING, STEADY] {
+        s1_row(c, "mediastore", Ours::new(), &file, batch);
+        s1_row(c, "picoclaw-port", Picoclaw::new(), &file, batch);
+        s1_row(c, "moka", Moka::new(MAX_AGE), &file, batch);
+        s1_row(c, "dashmap-inline", DashInline::new(), &file, batch);
+        s1_floor_row(c, &file, batch);
     }
 }
 
